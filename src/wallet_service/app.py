@@ -1,0 +1,134 @@
+"""create_app(): the composition root. Wires settings, the database, auth, routers, middleware
+and the one error handler that renders every error as application/problem+json."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from wallet_service import __version__
+from wallet_service.auth.tokens import TokenVerifier
+from wallet_service.companies.router import router as companies_router
+from wallet_service.config import Settings
+from wallet_service.db.pool import Database
+from wallet_service.errors import AppError, RateLimited
+from wallet_service.events.router import router as events_router
+from wallet_service.ledger.router import router as ledger_router
+from wallet_service.ops.metrics import track_requests
+from wallet_service.ops.ratelimit import RateLimiter
+from wallet_service.ops.router import router as ops_router
+from wallet_service.wallets.router import router as wallets_router
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, errors: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://wallet-service.dev/problems/{code.lower().replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    response = problem(exc.status, exc.code, exc.title, exc.detail, exc.errors)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _clean_msg(msg: str) -> str:
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": _clean_msg(str(e.get("msg", "")))}
+        for e in exc.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+    return problem(422, "VALIDATION_ERROR", "Invalid request", summary or "invalid request", errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem(
+        500, "INTERNAL_ERROR", "Internal error", "an unexpected error occurred; it was logged"
+    )
+
+
+def create_app(settings: Settings, *, database_url: str | None = None) -> FastAPI:
+    """Build the ASGI app. `database_url` defaults to settings.database_url; the pool opens on
+    startup and closes on shutdown."""
+    dsn = database_url or settings.database_url
+    if not dsn:
+        raise ValueError("create_app needs a database URL (the CLI starts the embedded one)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = await Database.connect(dsn, max_size=settings.db_pool_size)
+        app.state.db = db
+        app.state.readiness_probes = {"database": db.ping}
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = FastAPI(
+        title="Wallet & Budget Service",
+        version=__version__,
+        description="Wallets, a ledger of credits and debits, budgets and events.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.verifier = TokenVerifier.from_settings(settings)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.redis_url)
+
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    middleware: Callable[..., Awaitable[Any]] = track_requests
+    app.middleware("http")(middleware)
+
+    for router in (ops_router, wallets_router, ledger_router, companies_router, events_router):
+        app.include_router(router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` (used by `serve` when it runs several workers)."""
+    return create_app(Settings.from_env())

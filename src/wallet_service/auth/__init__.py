@@ -1,0 +1,1 @@
+"""Authentication (JWT) and authorization (roles and scopes)."""

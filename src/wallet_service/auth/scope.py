@@ -1,0 +1,56 @@
+"""Who may see or act on which wallet (contract section 2). Pure rules: no I/O.
+
+USER: own wallet, read-only. MANAGER: own wallet and their team's (users whose manager_id is the
+manager), same company. ADMIN: every wallet of their company. SYSTEM: everything.
+Another company's data is reported as not found, so even its existence does not leak."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from wallet_service.auth.caller import Caller, Role
+from wallet_service.errors import AppError, Forbidden
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The owner of a wallet (or of a budget or transaction through its wallet)."""
+
+    company_id: UUID
+    user_id: UUID
+    manager_id: UUID | None
+
+
+def require_role(caller: Caller, *roles: Role) -> None:
+    if caller.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise Forbidden(
+            f"this action needs one of the roles {allowed}; the token has {caller.role}"
+        )
+
+
+def in_scope(caller: Caller, owner: Owner) -> bool:
+    if caller.role is Role.SYSTEM:
+        return True
+    if caller.company_id != owner.company_id:
+        return False
+    if caller.role is Role.ADMIN:
+        return True
+    if caller.role is Role.MANAGER:
+        return owner.user_id == caller.sub or owner.manager_id == caller.sub
+    return owner.user_id == caller.sub
+
+
+def ensure_can_read(caller: Caller, owner: Owner, not_found: AppError) -> None:
+    """Reading: any role, within its scope. Another company's data -> `not_found`."""
+    if caller.role is not Role.SYSTEM and caller.company_id != owner.company_id:
+        raise not_found
+    if not in_scope(caller, owner):
+        raise Forbidden("this wallet is outside your scope")
+
+
+def ensure_can_manage(caller: Caller, owner: Owner, not_found: AppError) -> None:
+    """Changing a wallet, its status or its budgets: ADMIN, MANAGER (own and team), SYSTEM."""
+    require_role(caller, Role.ADMIN, Role.MANAGER, Role.SYSTEM)
+    ensure_can_read(caller, owner, not_found)

@@ -1,0 +1,119 @@
+"""The `wallet-service` command: serve, migrate, token."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import uuid
+
+from wallet_service.auth.caller import Role
+from wallet_service.config import Settings
+
+
+def resolve_database(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded PostgreSQL under WALLET_DATA_DIR."""
+    if settings.database_url:
+        return settings.database_url
+    from wallet_service.db.embedded import start_embedded
+
+    print(
+        f"DATABASE_URL is not set: starting the embedded PostgreSQL in {settings.data_dir}/pg",
+        file=sys.stderr,
+    )
+    return start_embedded(settings.data_dir)
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
+    from wallet_service.db.migrate import migrate
+
+    migrate(resolve_database(settings))
+    print("database schema is up to date", file=sys.stderr)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from wallet_service.app import create_app
+    from wallet_service.db.migrate import migrate
+
+    dsn = resolve_database(settings)
+    print("applying migrations...", file=sys.stderr)
+    migrate(dsn)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    print(f"serving on http://{host}:{port} (docs at /docs)", file=sys.stderr)
+    if workers > 1:
+        os.environ["DATABASE_URL"] = dsn  # each worker builds its app from the environment
+        uvicorn.run(
+            "wallet_service.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    else:
+        uvicorn.run(
+            create_app(settings, database_url=dsn),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
+    from wallet_service.auth.tokens import issue_token
+
+    role = Role(args.role)
+    if role is not Role.SYSTEM and args.company is None:
+        raise SystemExit("--company <uuid> is required for every role but SYSTEM")
+    print(
+        issue_token(
+            settings,
+            role=role,
+            sub=args.sub or uuid.uuid4(),
+            company_id=args.company,
+            ttl_seconds=args.ttl,
+        )
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wallet-service", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply migrations and start the HTTP API")
+    serve.add_argument("--host", help="default: HOST or 0.0.0.0")
+    serve.add_argument("--port", type=int, help="default: PORT or 3003")
+    serve.add_argument(
+        "--workers", type=int, help="worker processes (default: WEB_CONCURRENCY or 1)"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply the database migrations and exit")
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="print a signed JWT (JWT_SECRET or the dev secret)")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--company", type=uuid.UUID, help="the company_id claim (UUID)")
+    token.add_argument("--sub", type=uuid.UUID, help="the caller's user id (default: random)")
+    token.add_argument(
+        "--ttl", type=int, default=3600, help="seconds until it expires (default 3600)"
+    )
+    token.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    args.func(settings, args)

@@ -1,0 +1,1 @@
+"""Company defaults: what a new user of the company gets on UserCreated."""

@@ -1,0 +1,124 @@
+"""The database handle: an asyncpg pool (capped, 20 connections by default as in the LLD), one
+way to open a transaction, and the translation of database errors into domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+
+from wallet_service import errors
+
+ACQUIRE_TIMEOUT_S = 10.0
+
+#: Constraint names raised by PostgreSQL -> the domain error a client sees.
+_CONSTRAINT_ERRORS: dict[str, type[errors.AppError]] = {
+    "idx_wallets_user_id": errors.WalletExists,
+    "budgets_no_overlap": errors.BudgetOverlap,
+    "positive_balance": errors.InsufficientFunds,
+    "holds_within_balance": errors.InsufficientFunds,
+    "closed_is_empty": errors.WalletNotEmpty,
+}
+
+
+#: Errors meaning the database could not be reached: nothing was changed.
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    TimeoutError,
+)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=_json_dumps, decoder=orjson.loads, schema="pg_catalog"
+    )
+    await conn.set_type_codec(
+        "json", encoder=_json_dumps, decoder=orjson.loads, schema="pg_catalog"
+    )
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn errors raised by PostgreSQL into the contract's domain errors.
+
+    Our SQL functions raise with MESSAGE = a contract error code and DETAIL = human text; constraint
+    violations that a client can cause are mapped by constraint name; an unreachable database is a
+    503 that changed nothing."""
+    try:
+        yield
+    except asyncpg.RaiseError as exc:
+        cls = errors.BY_CODE.get(exc.message)
+        if cls is None:
+            raise
+        raise cls(exc.detail or None) from None
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        cls = _CONSTRAINT_ERRORS.get(getattr(exc, "constraint_name", None) or "")
+        if cls is None:
+            raise
+        raise cls() from None
+    except asyncpg.DataError as exc:
+        raise errors.ValidationFailed(f"invalid value: {exc.message}") from None
+    except (
+        TimeoutError,
+        OSError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.TooManyConnectionsError,
+    ) as exc:
+        raise errors.ServiceUnavailable(
+            f"the database is unavailable ({type(exc).__name__}); nothing was changed, retry later"
+        ) from None
+
+
+class Database:
+    """The service's only door to PostgreSQL."""
+
+    def __init__(self, pool: asyncpg.Pool):
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, dsn: str, *, max_size: int = 20) -> Database:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min(2, max_size),
+            max_size=max_size,
+            init=_init_connection,
+            server_settings={"timezone": "UTC", "application_name": "wallet-service"},
+            command_timeout=30,
+        )
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """One command, one database transaction: commits when the block ends normally, rolls
+        back on any exception."""
+        with translate_errors():
+            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+                yield conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection in autocommit mode: each statement is its own transaction (reads, and
+        the single-statement ledger functions)."""
+        with translate_errors():
+            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                yield conn
+
+    async def ping(self) -> None:
+        async with self.connection() as conn:
+            await conn.fetchval("SELECT 1")

@@ -1,0 +1,49 @@
+"""Shapes of consumed events (contract section 6) and of the event feed."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from wallet_service.auth.caller import Role
+
+
+class IncomingEvent(BaseModel):
+    """The envelope of a consumed event; `event_id` is optional."""
+
+    event_id: UUID | None = None
+    event_type: str = Field(min_length=1, max_length=100)
+    timestamp: str | None = None
+    data: dict[str, Any]
+
+
+class UserCreated(BaseModel):
+    user_id: UUID
+    email: str | None = Field(default=None, max_length=320)
+    company_id: UUID
+    role: Role = Role.USER
+    manager_id: UUID | None = None
+
+
+class EventResult(BaseModel):
+    event_id: UUID | None
+    event_type: str
+    applied: bool = Field(description="false when this delivery changed nothing (a redelivery)")
+    result: dict[str, Any] | None = None
+
+
+class PublishedEvent(BaseModel):
+    event_id: UUID
+    event_type: str
+    timestamp: str
+    data: dict[str, Any]
+
+
+class EventFeed(BaseModel):
+    events: list[PublishedEvent]
+    next: str = Field(description="pass as ?after= to get the events that follow")
+
+
+__all__ = ["EventFeed", "EventResult", "IncomingEvent", "PublishedEvent", "UserCreated"]

@@ -1,0 +1,65 @@
+"""Idempotency-Key support for commands written in Python. (The ledger's SQL functions use the
+same idem_claim/idem_store primitives inside their single statement.)
+
+A key is scoped to the caller and kept at least 24 hours. The first request claims the key inside
+its own transaction; a concurrent retry waits on that row and then replays the stored answer."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from wallet_service.auth.caller import Caller
+
+#: Keys older than this may be purged.
+RETENTION_HOURS = 24
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: Any
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    """A fingerprint of the request: same method, path and (canonical) JSON body -> same hash."""
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(f"{method} {path}\n".encode() + canonical).hexdigest()
+
+
+async def claim(
+    conn: asyncpg.Connection, caller: Caller, key: str | None, fingerprint: str
+) -> StoredResponse | None:
+    """Claim `key` for this transaction, or return the first request's stored answer.
+    Raises IdempotencyKeyReused when the key was used with another body."""
+    if key is None:
+        return None
+    prior = await conn.fetchval(
+        "SELECT idem_claim($1, $2, $3)", caller.idempotency_scope, key, fingerprint
+    )
+    if prior is None:
+        return None
+    return StoredResponse(status=prior["status"], body=prior["body"])
+
+
+async def remember(
+    conn: asyncpg.Connection, caller: Caller, key: str | None, status: int, body: Any
+) -> None:
+    """Store the answer of a claimed key, in the same transaction as the command's effects."""
+    if key is not None:
+        await conn.execute(
+            "SELECT idem_store($1, $2, $3, $4)", caller.idempotency_scope, key, status, body
+        )
+
+
+async def purge_expired(conn: asyncpg.Connection) -> int:
+    """Delete keys older than the retention period; returns how many."""
+    result: str = await conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+        RETENTION_HOURS,
+    )
+    return int(result.split()[-1])

@@ -1,0 +1,88 @@
+"""SQL of the ledger. Postings call the database's ledger functions in a single statement, so a
+wallet row is locked only while PostgreSQL runs that statement."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+async def post(
+    conn: asyncpg.Connection,
+    *,
+    wallet_id: UUID,
+    type: str,
+    amount: Decimal,
+    description: str | None = None,
+    reference_id: str | None = None,
+    reference_type: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    company_id: UUID | None = None,
+    idem_caller: str | None = None,
+    idem_key: str | None = None,
+    idem_hash: str | None = None,
+) -> dict[str, Any]:
+    """Post a CREDIT or DEBIT; returns {"status", "body", "replayed"} (see ledger_post)."""
+    result: dict[str, Any] = await conn.fetchval(
+        "SELECT ledger_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        wallet_id,
+        type,
+        amount,
+        description,
+        reference_id,
+        reference_type,
+        metadata,
+        company_id,
+        idem_caller,
+        idem_key,
+        idem_hash,
+    )
+    return result
+
+
+async def get(conn: asyncpg.Connection, txn_id: UUID) -> dict[str, Any] | None:
+    txn: dict[str, Any] | None = await conn.fetchval(
+        "SELECT txn_json(t) FROM transactions t WHERE t.txn_id = $1", txn_id
+    )
+    return txn
+
+
+async def page(
+    conn: asyncpg.Connection,
+    *,
+    wallet_id: UUID,
+    start: datetime | None,
+    end_before: datetime | None,
+    type: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """A wallet's transactions, newest first, with the total count. `end_before` is exclusive."""
+    where = """
+        WHERE t.wallet_id = $1
+          AND ($2::timestamptz IS NULL OR t.created_at >= $2)
+          AND ($3::timestamptz IS NULL OR t.created_at < $3)
+          AND ($4::text IS NULL OR t.type = $4)
+          AND ($5::text IS NULL OR t.status = $5)
+    """
+    rows = await conn.fetch(
+        "SELECT txn_json(t) AS txn FROM transactions t"
+        + where
+        + " ORDER BY t.created_at DESC, t.txn_id DESC LIMIT $6 OFFSET $7",
+        wallet_id,
+        start,
+        end_before,
+        type,
+        status,
+        limit,
+        offset,
+    )
+    total = await conn.fetchval(
+        "SELECT count(*) FROM transactions t" + where, wallet_id, start, end_before, type, status
+    )
+    return [r["txn"] for r in rows], int(total)

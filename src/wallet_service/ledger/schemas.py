@@ -1,0 +1,77 @@
+"""Request and response shapes of the transaction endpoints."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from wallet_service.money import Amount, PositiveAmount
+from wallet_service.wallets.schemas import Pagination, StrictModel
+
+
+class TxnType(StrEnum):
+    CREDIT = "CREDIT"
+    DEBIT = "DEBIT"
+    TRANSFER_IN = "TRANSFER_IN"
+    TRANSFER_OUT = "TRANSFER_OUT"
+
+
+class PostingType(StrEnum):
+    CREDIT = "CREDIT"
+    DEBIT = "DEBIT"
+
+
+class TxnStatus(StrEnum):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class CreateTransaction(StrictModel):
+    amount: PositiveAmount
+    type: PostingType
+    description: str | None = Field(default=None, max_length=1000)
+    reference_id: str | None = Field(default=None, max_length=100)
+    reference_type: str | None = Field(default=None, max_length=50)
+    metadata: dict[str, Any] | None = None
+
+
+class Transaction(BaseModel):
+    txn_id: UUID
+    wallet_id: UUID
+    amount: Amount
+    type: TxnType
+    description: str | None
+    reference_id: str | None
+    reference_type: str | None
+    status: TxnStatus
+    metadata: dict[str, Any] | None
+    balance_after: Amount | None = Field(description="the wallet balance right after this entry")
+    transfer_id: UUID | None = None
+    hold_amount: Amount | None = Field(default=None, description="for holds: the amount reserved")
+    expires_at: datetime | None = None
+    failure_code: str | None = Field(default=None, description="for FAILED: the error code")
+    created_at: datetime
+    updated_at: datetime
+
+
+class TransactionPage(BaseModel):
+    transactions: list[Transaction]
+    pagination: Pagination
+
+
+class TransactionFilter(BaseModel):
+    """Query of GET /wallets/{walletId}/transactions. Dates are inclusive; a plain date as
+    end_date means the whole of that day (UTC)."""
+
+    page: int = Field(default=1, ge=1, le=100000)
+    limit: int = Field(default=20, ge=1, le=100)
+    start_date: datetime | date | None = None
+    end_date: datetime | date | None = None
+    type: TxnType | None = None
+    status: TxnStatus | None = None

@@ -1,0 +1,104 @@
+"""Ledger commands and queries: who may post, read history, and with which filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+
+from wallet_service import idempotency
+from wallet_service.auth.caller import Caller, Role
+from wallet_service.auth.scope import ensure_can_read, require_role
+from wallet_service.db.pool import Database
+from wallet_service.errors import TransactionNotFound, ValidationFailed, WalletNotFound
+from wallet_service.ledger import repository
+from wallet_service.ledger.schemas import CreateTransaction, TransactionFilter
+from wallet_service.wallets import repository as wallets
+
+
+async def post_transaction(
+    db: Database, caller: Caller, wallet_id: UUID, cmd: CreateTransaction, idem_key: str | None
+) -> dict[str, Any]:
+    """A CREDIT or DEBIT on a wallet (SYSTEM only), in one database statement."""
+    require_role(caller, Role.SYSTEM)
+    fingerprint = (
+        idempotency.request_hash(
+            "POST", f"/wallets/{wallet_id}/transactions", cmd.model_dump(mode="json")
+        )
+        if idem_key
+        else None
+    )
+    async with db.connection() as conn:
+        return await repository.post(
+            conn,
+            wallet_id=wallet_id,
+            type=cmd.type.value,
+            amount=cmd.amount,
+            description=cmd.description,
+            reference_id=cmd.reference_id,
+            reference_type=cmd.reference_type,
+            metadata=cmd.metadata,
+            idem_caller=caller.idempotency_scope if idem_key else None,
+            idem_key=idem_key,
+            idem_hash=fingerprint,
+        )
+
+
+def _as_start(value: datetime | date | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return _utc(value)
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+def _as_end_before(value: datetime | date | None) -> datetime | None:
+    """Inclusive end -> exclusive bound: a date covers its whole day (UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=value.tzinfo or UTC) + timedelta(microseconds=1)
+    return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def list_transactions(
+    db: Database, caller: Caller, wallet_id: UUID, query: TransactionFilter
+) -> dict[str, Any]:
+    start, end_before = _as_start(query.start_date), _as_end_before(query.end_date)
+    if start and end_before and start >= end_before:
+        raise ValidationFailed("start_date must not be after end_date")
+    async with db.connection() as conn:
+        owner = await wallets.get_owner(conn, wallet_id)
+        if owner is None:
+            raise WalletNotFound(f"no wallet {wallet_id}")
+        ensure_can_read(caller, owner, WalletNotFound(f"no wallet {wallet_id}"))
+        txns, total = await repository.page(
+            conn,
+            wallet_id=wallet_id,
+            start=start,
+            end_before=end_before,
+            type=query.type.value if query.type else None,
+            status=query.status.value if query.status else None,
+            limit=query.limit,
+            offset=(query.page - 1) * query.limit,
+        )
+    return {
+        "transactions": txns,
+        "pagination": {"page": query.page, "limit": query.limit, "total": total},
+    }
+
+
+async def get_transaction(db: Database, caller: Caller, txn_id: UUID) -> dict[str, Any]:
+    not_found = TransactionNotFound(f"no transaction {txn_id}")
+    async with db.connection() as conn:
+        txn = await repository.get(conn, txn_id)
+        if txn is None:
+            raise not_found
+        owner = await wallets.get_owner(conn, UUID(txn["wallet_id"]))
+    assert owner is not None
+    ensure_can_read(caller, owner, not_found)
+    return txn

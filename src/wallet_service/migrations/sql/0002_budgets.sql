@@ -1,0 +1,2 @@
+-- 0002: Budgets: API-side schema additions (issue 3).
+SELECT 1;

@@ -1,0 +1,2 @@
+-- 0003: Transfers and holds (issue 5).
+SELECT 1;

@@ -1,0 +1,2 @@
+-- 0004: Event-driven integration: inbox, relay bookkeeping (issue 4).
+SELECT 1;

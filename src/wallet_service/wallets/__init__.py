@@ -1,0 +1,1 @@
+"""Wallets: opening, reading, listing and changing status."""

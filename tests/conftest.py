@@ -1,0 +1,128 @@
+"""Fixtures: a real PostgreSQL database built by the real migrations, and the real service
+listening on a local port. DATABASE_URL names a server to use (a fresh database is created on it
+and dropped afterwards); without it the embedded PostgreSQL is started, as `serve` would."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from tests.support import TEST_SECRET, Company
+from wallet_service.app import create_app
+from wallet_service.config import Settings
+from wallet_service.db.migrate import migrate
+from wallet_service.db.pool import Database
+
+T = TypeVar("T")
+
+
+def _server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from wallet_service.db.embedded import start_embedded
+
+    data_dir = Path(tempfile.gettempdir()) / "wallet-service-test-pg"
+    return start_embedded(data_dir)
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    prefix = base.rsplit("/", 1)[0]
+    return f"{prefix}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh database, migrated, for this test session (dropped at the end)."""
+    server = _server_url()
+    name = f"wallet_test_{uuid.uuid4().hex[:12]}"
+    admin_url = _with_database(server, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server, name)
+    migrate(url)
+    yield url
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, jwt_secret=TEST_SECRET, db_pool_size=20)
+
+
+@pytest.fixture(scope="session")
+def base_url(settings: Settings) -> Iterator[str]:
+    """The real app served by uvicorn on a free local port, in a background thread."""
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    else:
+        raise RuntimeError("the test server did not start")
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def company(base_url: str) -> Company:
+    """A fresh tenant with SYSTEM and ADMIN clients; make users with company.member(...)."""
+    return Company(base_url)
+
+
+@pytest.fixture
+def sql(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A direct autocommit connection, for asserting what is stored."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def run_db(database_url: str) -> Callable[[Callable[[Database], Awaitable[T]]], T]:
+    """Run `fn(db)` against a fresh Database handle on its own event loop (for service-level
+    tests such as background jobs driven with an injected clock)."""
+
+    def runner(fn: Callable[[Database], Awaitable[T]]) -> T:
+        async def go() -> T:
+            db = await Database.connect(database_url, max_size=5)
+            try:
+                return await fn(db)
+            finally:
+                await db.close()
+
+        return asyncio.run(go())
+
+    return runner
