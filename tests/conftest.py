@@ -69,7 +69,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, jwt_secret=TEST_SECRET, db_pool_size=20)
+    return Settings(
+        database_url=database_url, jwt_secret=TEST_SECRET, db_pool_size=20, run_jobs=False
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ and the one error handler that renders every error as application/problem+json."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from wallet_service import __version__
+from wallet_service import __version__, jobs
 from wallet_service.auth.tokens import TokenVerifier
 from wallet_service.companies.router import router as companies_router
 from wallet_service.config import Settings
@@ -102,9 +103,13 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         db = await Database.connect(dsn, max_size=settings.db_pool_size)
         app.state.db = db
         app.state.readiness_probes = {"database": db.ping}
+        tasks = jobs.start(db, jobs.registry()) if settings.run_jobs else []
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await db.close()
 
     app = FastAPI(

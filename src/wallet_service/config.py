@@ -34,6 +34,8 @@ class Settings:
     rate_limit: str = "off"
     workers: int = 1
     log_level: str = "info"
+    #: run the periodic background jobs (see jobs.py) inside this process
+    run_jobs: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -52,4 +54,5 @@ class Settings:
             rate_limit=env("RATE_LIMIT") or cls.rate_limit,
             workers=_int("WEB_CONCURRENCY", cls.workers),
             log_level=env("LOG_LEVEL") or cls.log_level,
+            run_jobs=(env("RUN_JOBS") or "true").lower() not in ("0", "false", "no"),
         )

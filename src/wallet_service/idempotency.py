@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -56,10 +57,11 @@ async def remember(
         )
 
 
-async def purge_expired(conn: asyncpg.Connection) -> int:
-    """Delete keys older than the retention period; returns how many."""
+async def purge_expired(conn: asyncpg.Connection, now: datetime) -> int:
+    """Delete keys older than the retention period as of `now`; returns how many."""
     result: str = await conn.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+        "DELETE FROM idempotency_keys WHERE created_at < $1::timestamptz - make_interval(hours => $2)",
+        now,
         RETENTION_HOURS,
     )
     return int(result.split()[-1])

@@ -1,0 +1,61 @@
+"""Background jobs that run inside `serve`: each is a coroutine `run(db, now) -> int` (how many
+rows it handled) called every `interval_s` seconds. Jobs must be safe with several service
+instances running at once (each row is claimed by one winner, e.g. FOR UPDATE SKIP LOCKED), and
+take the clock as an argument so tests drive them with an injected time instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from wallet_service import idempotency
+from wallet_service.db.pool import Database
+
+log = logging.getLogger(__name__)
+
+JobFn = Callable[[Database, datetime], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    interval_s: float
+    run: JobFn
+
+
+async def purge_idempotency_keys(db: Database, now: datetime) -> int:
+    """Forget Idempotency-Keys older than the retention period (24 hours)."""
+    async with db.connection() as conn:
+        return await idempotency.purge_expired(conn, now)
+
+
+def registry() -> list[PeriodicJob]:
+    """Every periodic job of the service. Add a job here, once."""
+    return [
+        PeriodicJob("purge-idempotency-keys", 3600, purge_idempotency_keys),
+    ]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _loop(db: Database, job: PeriodicJob) -> None:
+    while True:
+        try:
+            handled = await job.run(db, utcnow())
+            if handled:
+                log.info("job %s handled %d rows", job.name, handled)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a failing run is logged and retried on the next tick
+            log.exception("job %s failed", job.name)
+        await asyncio.sleep(job.interval_s)
+
+
+def start(db: Database, jobs: list[PeriodicJob]) -> list[asyncio.Task[None]]:
+    """Start every job as a task; cancel the tasks to stop them."""
+    return [asyncio.create_task(_loop(db, job), name=f"job:{job.name}") for job in jobs]
