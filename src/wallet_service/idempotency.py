@@ -60,7 +60,8 @@ async def remember(
 async def purge_expired(conn: asyncpg.Connection, now: datetime) -> int:
     """Delete keys older than the retention period as of `now`; returns how many."""
     result: str = await conn.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < $1::timestamptz - make_interval(hours => $2)",
+        "DELETE FROM idempotency_keys"
+        " WHERE created_at < $1::timestamptz - make_interval(hours => $2)",
         now,
         RETENTION_HOURS,
     )
