@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,9 +75,10 @@ def settings(database_url: str) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
-def base_url(settings: Settings) -> Iterator[str]:
-    """The real app served by uvicorn on a free local port, in a background thread."""
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """Serve the real app with `settings` on a free local port (uvicorn in a background thread);
+    yields its base URL."""
     port = _free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
@@ -94,9 +96,18 @@ def base_url(settings: Settings) -> Iterator[str]:
             time.sleep(0.05)
     else:
         raise RuntimeError("the test server did not start")
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def base_url(settings: Settings) -> Iterator[str]:
+    """The real app, served once for the whole session."""
+    with serve(settings) as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import jwt
 
-TEST_SECRET = "test-secret-for-the-wallet-service-suite-0123456789"
+TEST_SECRET = "test-secret-for-the-wallet-service-suite-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
 def token(
@@ -93,10 +93,13 @@ class Company:
         *,
         manager: Member | None = None,
         balance: Decimal | str | None = None,
+        with_wallet: bool = True,
     ) -> Member:
         """Register a user through UserCreated (which opens their wallet by default) and, when
-        `balance` is given, credit it."""
+        `balance` is given, credit it. `with_wallet=False` registers the user without a wallet."""
         user_id = uuid.uuid4()
+        if not with_wallet:
+            self.set_defaults(auto_create_wallet=False)
         r = self.system.post(
             "/events",
             json={
@@ -112,12 +115,20 @@ class Company:
             },
         )
         assert r.status_code == 200, r.text
+        if not with_wallet:
+            self.set_defaults(auto_create_wallet=True)
         wallet = r.json()["result"]
         m = Member(user_id, self.company_id, role, self.api_as(role, user_id), wallet)
         if balance is not None and Decimal(str(balance)) > 0:
             self.credit(m.wallet_id, balance)
             m.wallet = self.wallet(m)
         return m
+
+    def set_defaults(self, **defaults: Any) -> dict[str, Any]:
+        r = self.admin.put(f"/companies/{self.company_id}/defaults", json=defaults)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
 
     def credit(self, wallet_id: str, amount: Decimal | str, **extra: Any) -> httpx.Response:
         r = self.system.post(

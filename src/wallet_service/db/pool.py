@@ -90,9 +90,11 @@ class Database:
 
     @classmethod
     async def connect(cls, dsn: str, *, max_size: int = 20) -> Database:
+        # min_size=0: the service starts even while the database is down, answers 503 and
+        # reports it on /ready, and recovers by itself when the database is back.
         pool = await asyncpg.create_pool(
             dsn,
-            min_size=min(2, max_size),
+            min_size=0,
             max_size=max_size,
             init=_init_connection,
             server_settings={"timezone": "UTC", "application_name": "wallet-service"},

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from wallet_service.money import Amount, PositiveAmount
 from wallet_service.wallets.schemas import Pagination, StrictModel
@@ -65,13 +65,24 @@ class TransactionPage(BaseModel):
     pagination: Pagination
 
 
+def _date_or_datetime(value: Any) -> Any:
+    """A plain ISO date ("2026-11-24") stays a date (a whole day); anything else is a date-time."""
+    if isinstance(value, str) and len(value) == 10:
+        return date.fromisoformat(value)
+    return value
+
+
+#: A query bound: an ISO date (the whole UTC day) or an ISO date-time.
+DateOrDateTime = Annotated[datetime | date, BeforeValidator(_date_or_datetime)]
+
+
 class TransactionFilter(BaseModel):
     """Query of GET /wallets/{walletId}/transactions. Dates are inclusive; a plain date as
     end_date means the whole of that day (UTC)."""
 
     page: int = Field(default=1, ge=1, le=100000)
     limit: int = Field(default=20, ge=1, le=100)
-    start_date: datetime | date | None = None
-    end_date: datetime | date | None = None
+    start_date: DateOrDateTime | None = None
+    end_date: DateOrDateTime | None = None
     type: TxnType | None = None
     status: TxnStatus | None = None
