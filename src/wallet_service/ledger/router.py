@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
+from wallet_service.responses import model_json
 from wallet_service.ledger import service
 from wallet_service.ledger.schemas import (
     CreateTransaction,
@@ -31,7 +32,7 @@ async def post_transaction(
     """Credit or debit a wallet (SYSTEM). A debit needs amount <= available_balance, an ACTIVE
     wallet, and room in every HARD budget that covers today."""
     result = await service.post_transaction(db, caller, walletId, body, idempotency_key)
-    return JSONResponse(result["body"], status_code=result["status"])
+    return model_json(Transaction, result["body"], result["status"])
 
 
 @router.get("/wallets/{walletId}/transactions", response_model=TransactionPage)
@@ -42,10 +43,10 @@ async def list_transactions(
     db: DbDep,
 ) -> JSONResponse:
     """A wallet's transactions, newest first; start_date and end_date are inclusive."""
-    return JSONResponse(await service.list_transactions(db, caller, walletId, query))
+    return model_json(TransactionPage, await service.list_transactions(db, caller, walletId, query))
 
 
 @router.get("/transactions/{txnId}", response_model=Transaction)
 async def get_transaction(txnId: UUID, caller: CallerDep, db: DbDep) -> JSONResponse:
     """One transaction, within the caller's scope."""
-    return JSONResponse(await service.get_transaction(db, caller, txnId))
+    return model_json(Transaction, await service.get_transaction(db, caller, txnId))

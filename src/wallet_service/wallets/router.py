@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
+from wallet_service.responses import model_json
 from wallet_service.wallets import service
 from wallet_service.wallets.schemas import (
     ChangeStatus,
@@ -28,7 +29,7 @@ async def create_wallet(
     """Open a wallet for a known user (ADMIN, MANAGER for their team, SYSTEM). A positive
     initial_balance is booked as a CREDIT entry."""
     status, wallet = await service.create_wallet(db, caller, body, idempotency_key)
-    return JSONResponse(wallet, status_code=status)
+    return model_json(Wallet, wallet, status)
 
 
 @router.get("", response_model=WalletPage)
@@ -41,13 +42,13 @@ async def list_wallets(
 ) -> JSONResponse:
     """Wallets in scope, newest first (MANAGER: own and team; ADMIN: company; SYSTEM: all)."""
     result = await service.list_wallets(db, caller, page=page, limit=limit, status=status)
-    return JSONResponse(result)
+    return model_json(WalletPage, result)
 
 
 @router.get("/{userId}", response_model=Wallet)
 async def get_wallet(userId: UUID, caller: CallerDep, db: DbDep) -> JSONResponse:
     """A user's wallet, with balance and available_balance (balance minus open holds)."""
-    return JSONResponse(await service.get_wallet(db, caller, userId))
+    return model_json(Wallet, await service.get_wallet(db, caller, userId))
 
 
 @router.put("/{walletId}/status", response_model=Wallet)
@@ -60,4 +61,4 @@ async def change_status(
 ) -> JSONResponse:
     """Freeze (credits only), unfreeze, or close (needs a zero balance; final)."""
     status, wallet = await service.change_status(db, caller, walletId, body, idempotency_key)
-    return JSONResponse(wallet, status_code=status)
+    return model_json(Wallet, wallet, status)
