@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
-from wallet_service.responses import model_json
 from wallet_service.ledger import service
 from wallet_service.ledger.schemas import (
     CreateTransaction,
@@ -17,6 +16,7 @@ from wallet_service.ledger.schemas import (
     TransactionFilter,
     TransactionPage,
 )
+from wallet_service.responses import model_json
 
 router = APIRouter(tags=["transactions"])
 
