@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,7 +22,7 @@ from wallet_service.db.pool import Database
 from wallet_service.errors import AppError, RateLimited
 from wallet_service.events.router import router as events_router
 from wallet_service.ledger.router import router as ledger_router
-from wallet_service.ops.metrics import track_requests
+from wallet_service.ops.metrics import RequestMetrics
 from wallet_service.ops.ratelimit import RateLimiter
 from wallet_service.ops.router import router as ops_router
 from wallet_service.wallets.router import router as wallets_router
@@ -126,8 +126,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
-    middleware: Callable[..., Awaitable[Any]] = track_requests
-    app.middleware("http")(middleware)
+    app.add_middleware(RequestMetrics)
 
     for router in (ops_router, wallets_router, ledger_router, companies_router, events_router):
         app.include_router(router)

@@ -15,7 +15,7 @@ from wallet_service.errors import Unauthenticated
 _bearer = HTTPBearer(auto_error=False, description="A JWT signed with the service's key.")
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:  # async: sync dependencies cost a thread hop
     db: Database = request.app.state.db
     return db
 
