@@ -14,6 +14,8 @@ from tests.conftest import serve
 from tests.support import Api, Company, token
 from wallet_service.config import Settings
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
 EMBEDDED_SCRIPT = """
 import sys, psycopg
 from pathlib import Path
@@ -58,6 +60,26 @@ def test_rate_limit_per_subject(settings: Settings) -> None:
         assert int(r.headers["Retry-After"]) >= 1
         other = Api(url, token("ADMIN", company_id=uuid.uuid4()))
         assert other.get("/wallets").status_code == 200, "the limit is per subject"
+
+
+def test_rate_limit_is_shared_through_redis(settings: Settings) -> None:
+    """With REDIS_URL, every instance counts against the same limit (real Redis on this machine)."""
+    shared = Settings(**{**settings.__dict__, "rate_limit": "4/minute", "redis_url": REDIS_URL})
+    me = token("ADMIN", company_id=uuid.uuid4())
+    with serve(shared) as first, serve(shared) as second:
+        assert httpx.get(f"{first}/ready").json()["checks"] == {"database": "ok", "cache": "ok"}
+        codes = [Api(url, me).get("/wallets").status_code for url in (first, second) * 3]
+        assert codes == [200, 200, 200, 200, 429, 429]
+
+
+def test_unreachable_redis_is_503_not_a_lifted_limit(settings: Settings) -> None:
+    dead = Settings(
+        **{**settings.__dict__, "rate_limit": "4/minute", "redis_url": "redis://127.0.0.1:1"}
+    )
+    with serve(dead) as url:
+        r = Api(url, token("ADMIN", company_id=uuid.uuid4())).get("/wallets")
+        assert r.status_code == 503 and r.json()["code"] == "SERVICE_UNAVAILABLE"
+        assert httpx.get(f"{url}/ready").status_code == 503
 
 
 def test_metrics_count_requests_by_route(company: Company) -> None:

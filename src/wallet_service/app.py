@@ -103,6 +103,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         db = await Database.connect(dsn, max_size=settings.db_pool_size)
         app.state.db = db
         app.state.readiness_probes = {"database": db.ping}
+        if app.state.rate_limiter.shared:
+            app.state.readiness_probes["cache"] = app.state.rate_limiter.ping
         tasks = jobs.start(db, jobs.registry()) if settings.run_jobs else []
         try:
             yield

@@ -9,9 +9,10 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from redis.exceptions import RedisError
 
 from wallet_service.auth.caller import Caller
-from wallet_service.errors import RateLimited
+from wallet_service.errors import RateLimited, ServiceUnavailable
 
 
 class RateLimiter:
@@ -20,17 +21,28 @@ class RateLimiter:
             None if rule.lower() in ("", "off", "none") else parse(rule)
         )
         storage: Storage = MemoryStorage()
+        self.shared = redis_url is not None
         if redis_url:
             shared = storage_from_string(f"async+{redis_url}", implementation="redispy")
             assert isinstance(shared, Storage)
             storage = shared
+        self._storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
+
+    async def ping(self) -> None:
+        """Readiness probe of the shared (Redis) counters."""
+        if not await self._storage.check():
+            raise ServiceUnavailable("the cache (REDIS_URL) does not answer")
 
     async def hit(self, caller: Caller) -> None:
         if self.item is None:
             return
         key = caller.idempotency_scope
-        if not await self._limiter.hit(self.item, key):
+        try:
+            allowed = await self._limiter.hit(self.item, key)
+        except (OSError, RedisError):  # counters unreachable: refuse rather than lift the limit
+            raise ServiceUnavailable("the rate-limit store (REDIS_URL) is unavailable") from None
+        if not allowed:
             stats = await self._limiter.get_window_stats(self.item, key)
             retry_after = max(1, int(stats.reset_time - time.time()) + 1)
             raise RateLimited(
