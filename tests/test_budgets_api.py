@@ -104,6 +104,7 @@ def test_explicit_end_date_and_options_are_kept(company: Company) -> None:
         {"alert_thresholds": list(range(1, 12))},
         {"wallet_id": "not-a-uuid"},
         {"start_date": "yesterday"},
+        {"start_date": "9999-12-15"},
         {"colour": "red"},
     ],
 )

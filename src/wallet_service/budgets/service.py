@@ -47,6 +47,16 @@ def _overlap_error(other: dict[str, Any]) -> BudgetOverlap:
     )
 
 
+def _default_end(period_type: PeriodType, start: date) -> date:
+    try:
+        return periods.end_of_period(period_type, start)
+    except (ValueError, OverflowError):  # past year 9999
+        raise ValidationFailed(
+            "the period from this start_date ends after 9999-12-31",
+            errors=[{"loc": ["body", "start_date"], "msg": "too late for a period"}],
+        ) from None
+
+
 async def emit_budget_event(
     conn: asyncpg.Connection,
     event_type: str,
@@ -141,7 +151,7 @@ async def create_budget(
             total_amount=cmd.total_amount,
             period_type=cmd.period_type,
             start_date=cmd.start_date,
-            end_date=cmd.end_date or periods.end_of_period(cmd.period_type, cmd.start_date),
+            end_date=cmd.end_date or _default_end(cmd.period_type, cmd.start_date),
             enforcement=cmd.enforcement,
             alert_thresholds=cmd.alert_thresholds,
             auto_renew=cmd.auto_renew,
