@@ -320,3 +320,18 @@ def test_a_refund_of_a_refused_booking_gives_nothing_back(
     _refund(company, alice.wallet_id, "30", "refused")
     assert budget_row(sql, b["budget_id"])["used"] == "80.00"
     assert month_of(today())[0] == b["start_date"]
+
+
+def test_a_suspended_budget_does_not_count_until_reactivated(
+    company: Company, sql: psycopg.Connection[Any]
+) -> None:
+    alice = company.member(balance="1000")
+    b = make_budget(company.admin, alice, "100")
+    company.admin.put(f"/budgets/{b['budget_id']}", json={"status": "SUSPENDED"})
+    assert company.debit(alice.wallet_id, "150").status_code == 201  # no limit while suspended
+    assert budget_row(sql, b["budget_id"])["used"] == "0.00"
+    r = company.admin.put(f"/budgets/{b['budget_id']}", json={"status": "ACTIVE", "reason": "back"})
+    assert r.status_code == 200 and r.json()["status"] == "ACTIVE"
+    assert company.debit(alice.wallet_id, "100.01").json()["code"] == "BUDGET_EXCEEDED"
+    assert company.debit(alice.wallet_id, "100").status_code == 201
+    assert budget_row(sql, b["budget_id"])["used"] == "100.00"
