@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wallet_service import __version__, jobs
 from wallet_service.auth.tokens import TokenVerifier
+from wallet_service.budgets.router import router as budgets_router
 from wallet_service.companies.router import router as companies_router
 from wallet_service.config import Settings
 from wallet_service.db.pool import Database
@@ -132,6 +133,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
 
     for router in (ops_router, wallets_router, ledger_router, companies_router, events_router):
         app.include_router(router)
+    app.include_router(budgets_router)
     return app
 
 

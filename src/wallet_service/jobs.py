@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from wallet_service import idempotency
+from wallet_service.budgets.lifecycle import roll_budgets
 from wallet_service.db.pool import Database
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def registry() -> list[PeriodicJob]:
     """Every periodic job of the service. Add a job here, once."""
     return [
         PeriodicJob("purge-idempotency-keys", 3600, purge_idempotency_keys),
+        PeriodicJob("roll-budgets", 60, roll_budgets),
     ]
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from wallet_service.money import Amount, PositiveAmount
 
 
 class PeriodType(StrEnum):
@@ -17,4 +23,109 @@ class Enforcement(StrEnum):
     SOFT = "SOFT"
 
 
+class BudgetStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    EXPIRED = "EXPIRED"
+
+
+class SettableStatus(StrEnum):
+    """What PUT may set; EXPIRED is reached only when the period ends."""
+
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+
+
 DEFAULT_THRESHOLDS = [80, 100]
+
+
+def check_thresholds(value: list[int]) -> list[int]:
+    """Alert thresholds are percentages of the total between 1 and 1000; stored sorted, once."""
+    if any(t < 1 or t > 1000 for t in value):
+        raise ValueError("each alert threshold is a percentage between 1 and 1000")
+    return sorted(set(value))
+
+
+class _Strict(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is an error rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateBudget(_Strict):
+    wallet_id: UUID
+    total_amount: PositiveAmount
+    period_type: PeriodType = PeriodType.MONTHLY
+    start_date: date
+    end_date: date | None = Field(
+        default=None, description="inclusive; defaults to the end of the period from start_date"
+    )
+    enforcement: Enforcement = Enforcement.HARD
+    alert_thresholds: list[int] = Field(
+        default_factory=lambda: list(DEFAULT_THRESHOLDS), max_length=10
+    )
+    auto_renew: bool = False
+
+    _thresholds = field_validator("alert_thresholds")(check_thresholds)
+
+    @model_validator(mode="after")
+    def _dates(self) -> CreateBudget:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("end_date must not be before start_date")
+        return self
+
+
+class UpdateBudget(_Strict):
+    """Fields left out keep their value; at least one of total_amount, end_date, status."""
+
+    total_amount: PositiveAmount | None = None
+    end_date: date | None = None
+    status: SettableStatus | None = None
+    reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateBudget:
+        if self.total_amount is None and self.end_date is None and self.status is None:
+            raise ValueError("send at least one of total_amount, end_date, status")
+        return self
+
+
+class Budget(BaseModel):
+    budget_id: UUID
+    wallet_id: UUID
+    company_id: UUID
+    total_amount: Amount
+    used_amount: Amount
+    reserved_amount: Amount = Field(description="held by open holds; counts against HARD budgets")
+    remaining_amount: Amount = Field(description="total_amount - used_amount")
+    period_type: PeriodType
+    start_date: date
+    end_date: date = Field(description="inclusive")
+    status: BudgetStatus
+    enforcement: Enforcement
+    alert_thresholds: list[int]
+    auto_renew: bool
+    renewed_from: UUID | None = Field(description="the budget of the previous period, if renewed")
+    created_by: UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class BudgetList(BaseModel):
+    budgets: list[Budget]
+
+
+class HistoryEntry(BaseModel):
+    history_id: UUID
+    budget_id: UUID
+    old_amount: Amount | None
+    new_amount: Amount | None
+    old_status: BudgetStatus | None
+    new_status: BudgetStatus | None
+    change_reason: str | None
+    changed_by: UUID
+    created_at: datetime
+
+
+class BudgetHistory(BaseModel):
+    history: list[HistoryEntry]

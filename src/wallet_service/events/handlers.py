@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from pydantic import BaseModel, ValidationError
 
+from wallet_service.budgets.service import apply_company_defaults
 from wallet_service.companies.service import defaults_for
 from wallet_service.db.pool import Database
 from wallet_service.errors import ValidationFailed
@@ -42,6 +45,9 @@ async def user_created(
     if not defaults.auto_create_wallet:
         return is_new, None
     wallet = await open_wallet(conn, owner, defaults.currency.value, defaults.initial_balance)
+    await apply_company_defaults(
+        conn, owner, UUID(wallet["wallet_id"]), defaults.budgets, datetime.now(UTC).date()
+    )
     return True, wallet
 
 
