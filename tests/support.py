@@ -139,3 +139,33 @@ class Company:
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
         return body
+
+    def event(
+        self, event_type: str, data: dict[str, Any], event_id: str | None | bool = True
+    ) -> httpx.Response:
+        """POST /events as SYSTEM; event_id=True makes a fresh one, None sends none."""
+        body: dict[str, Any] = {"event_type": event_type, "data": data}
+        if event_id is True:
+            body["event_id"] = str(uuid.uuid4())
+        elif event_id:
+            body["event_id"] = event_id
+        return self.system.post("/events", json=body)
+
+    def transactions(self, member: Member, **params: Any) -> list[dict[str, Any]]:
+        r = self.system.get(
+            f"/wallets/{member.wallet_id}/transactions", params={"limit": 100, **params}
+        )
+        assert r.status_code == 200, r.text
+        txns: list[dict[str, Any]] = r.json()["transactions"]
+        return txns
+
+
+def booking(member: Member, amount: str, currency: str = "USD", **extra: Any) -> dict[str, Any]:
+    """BookingCreated data for a fresh booking of `member`."""
+    return {
+        "booking_id": f"BK-{uuid.uuid4().hex[:12]}",
+        "user_id": str(member.user_id),
+        "amount": amount,
+        "currency": currency,
+        **extra,
+    }
