@@ -141,7 +141,7 @@ class Company:
         return body
 
     def event(
-        self, event_type: str, data: dict[str, Any], event_id: str | None | bool = True
+        self, event_type: str, data: dict[str, Any], event_id: str | bool | None = True
     ) -> httpx.Response:
         """POST /events as SYSTEM; event_id=True makes a fresh one, None sends none."""
         body: dict[str, Any] = {"event_type": event_type, "data": data}
