@@ -152,3 +152,6 @@ BEGIN
     WHERE wallet_id = p_wallet_id AND booking_id = p_booking_id;
     RETURN jsonb_build_object('applied', true, 'transaction', v_posted -> 'body');
 END $$;
+
+-- the relay asks "is an earlier row of this wallet still unpublished and leased?" per candidate
+CREATE INDEX idx_outbox_unpublished_wallet ON outbox (wallet_id, seq) WHERE published_at IS NULL;
