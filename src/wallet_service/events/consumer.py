@@ -26,6 +26,7 @@ from typing import Any
 import aio_pika
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from wallet_service.db.pool import Database
@@ -34,6 +35,12 @@ from wallet_service.events import broker, handlers
 from wallet_service.events.schemas import EventResult, IncomingEvent
 
 log = logging.getLogger(__name__)
+
+CONSUMED = Counter(
+    "wallet_events_consumed_total",
+    "Messages taken from the inbox, by outcome",
+    ["outcome"],  # applied, unchanged (a redelivery), retried, dead_lettered
+)
 
 Handle = Callable[[IncomingEvent], Awaitable[EventResult]]
 
@@ -77,7 +84,6 @@ class Consumer:
         self.handle = handle
         self.url = amqp_url
         self.topology = topology or Topology()
-        self.counts = {"applied": 0, "retried": 0, "dead_lettered": 0}
         self._stopping = asyncio.Event()
         self._connection: AbstractConnection | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -166,7 +172,7 @@ class Consumer:
             log.warning("consumer: %s failed (%s)", message.message_id, exc, exc_info=True)
             await self._retry(channel, message, f"{type(exc).__name__}: {exc}")
         else:
-            self.counts["applied"] += int(result.applied)
+            CONSUMED.labels("applied" if result.applied else "unchanged").inc()
         await message.ack()
 
     async def _retry(
@@ -181,7 +187,7 @@ class Consumer:
         copy = _copy(message, {"x-retry-count": count + 1, "x-last-error": why[:500]})
         copy.expiration = delays[count]
         await channel.default_exchange.publish(copy, routing_key=queue)
-        self.counts["retried"] += 1
+        CONSUMED.labels("retried").inc()
         log.info(
             "consumer: %s retry %d in %ss (%s)", message.message_id, count + 1, delays[count], why
         )
@@ -200,7 +206,7 @@ class Consumer:
         )
         dlx = await channel.get_exchange(self.topology.dead_letter_exchange, ensure=False)
         await dlx.publish(copy, routing_key=message.routing_key or "")
-        self.counts["dead_lettered"] += 1
+        CONSUMED.labels("dead_lettered").inc()
         log.warning("consumer: %s dead-lettered: %s", message.message_id, reason)
 
 

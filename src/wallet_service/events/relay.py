@@ -18,12 +18,17 @@ from dataclasses import dataclass
 import aio_pika
 import orjson
 from aio_pika.abc import AbstractConnection, AbstractExchange
+from prometheus_client import Counter
 
 from wallet_service.db.pool import Database
 from wallet_service.events import broker, pending
 from wallet_service.events.outbox import envelope
 
 log = logging.getLogger(__name__)
+
+PUBLISHED = Counter(
+    "wallet_events_published_total", "Outbox events confirmed by RabbitMQ", ["event_type"]
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ class Relay:
                     timeout=self.config.confirm_timeout_s,
                 )
                 confirmed.append(row["seq"])
+                PUBLISHED.labels(event["event_type"]).inc()
         finally:
             # shielded: even when cancelled mid-batch, record what the broker already has
             await asyncio.shield(self._settle(confirmed, [r["seq"] for r in rows]))
