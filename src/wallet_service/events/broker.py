@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -31,17 +32,27 @@ def _log_retry(name: str) -> Callable[[RetryCallState], None]:
     return before_sleep
 
 
-async def supervise(name: str, url: str, session: Session, *, max_backoff_s: float = 5.0) -> None:
+async def supervise(
+    name: str, url: str, session: Session, stopping: asyncio.Event, *, max_backoff_s: float = 5.0
+) -> None:
     """Connect and run `session(connection)` until it returns (a requested stop). When connecting
     or the session fails (the broker went away, the database is down, ...), close the connection
-    and try again after an exponentially growing pause (capped at max_backoff_s), for ever.
-    Cancellation is not retried."""
+    and try again after an exponentially growing pause (capped at max_backoff_s), until `stopping`
+    is set. Cancellation is not retried."""
+
+    async def pause(seconds: float) -> None:  # a stop request cuts the pause short
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), seconds)
+
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(Exception),
         wait=wait_exponential_jitter(multiplier=0.2, max=max_backoff_s, jitter=0.2),
         before_sleep=_log_retry(name),
+        sleep=pause,
     ):
         with attempt:
+            if stopping.is_set():
+                return
             connection = await aio_pika.connect(url, timeout=5)
             try:
                 await session(connection)

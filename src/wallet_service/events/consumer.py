@@ -93,7 +93,7 @@ class Consumer:
         return self._connection is not None and not self._connection.is_closed
 
     async def run(self) -> None:
-        await broker.supervise("consumer", self.url, self._session)
+        await broker.supervise("consumer", self.url, self._session, self._stopping)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -58,7 +58,7 @@ class Relay:
         return self._connection is not None and not self._connection.is_closed
 
     async def run(self) -> None:
-        await broker.supervise("relay", self.url, self._session)
+        await broker.supervise("relay", self.url, self._session, self._stopping)
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from run()."""
