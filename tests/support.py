@@ -3,14 +3,19 @@ through the real API (POST /events UserCreated) so every test builds its own iso
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import jwt
+import uvicorn
 
 TEST_SECRET = "test-secret-for-the-wallet-service-suite-0123456789-abcdefghijklmnopqrstuvwxyz"
 
@@ -150,3 +155,77 @@ class Company:
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
         return body
+
+    def event(
+        self, event_type: str, data: dict[str, Any], event_id: str | bool | None = True
+    ) -> httpx.Response:
+        """POST /events as SYSTEM; event_id=True makes a fresh one, None sends none."""
+        body: dict[str, Any] = {"event_type": event_type, "data": data}
+        if event_id is True:
+            body["event_id"] = str(uuid.uuid4())
+        elif event_id:
+            body["event_id"] = event_id
+        return self.system.post("/events", json=body)
+
+    def transactions(self, member: Member, **params: Any) -> list[dict[str, Any]]:
+        r = self.system.get(
+            f"/wallets/{member.wallet_id}/transactions", params={"limit": 100, **params}
+        )
+        assert r.status_code == 200, r.text
+        txns: list[dict[str, Any]] = r.json()["transactions"]
+        return txns
+
+
+def booking(member: Member, amount: str, currency: str = "USD", **extra: Any) -> dict[str, Any]:
+    """BookingCreated data for a fresh booking of `member`."""
+    return {
+        "booking_id": f"BK-{uuid.uuid4().hex[:12]}",
+        "user_id": str(member.user_id),
+        "amount": amount,
+        "currency": currency,
+        **extra,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve an ASGI app (its lifespan included) on a free local port; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    else:
+        raise RuntimeError("the server did not start")
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def wait_for(check: Any, timeout: float = 20.0, every: float = 0.1) -> Any:
+    """Poll `check()` until it returns something truthy; returns it, or fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
+        time.sleep(every)

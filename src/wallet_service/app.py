@@ -22,6 +22,7 @@ from wallet_service.config import Settings
 from wallet_service.db.pool import Database
 from wallet_service.errors import AppError, RateLimited
 from wallet_service.events.router import router as events_router
+from wallet_service.events.worker import Messaging, attach_user_directory
 from wallet_service.ledger.router import router as ledger_router
 from wallet_service.ops.metrics import RequestMetrics
 from wallet_service.ops.ratelimit import RateLimiter
@@ -107,9 +108,18 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         if app.state.rate_limiter.shared:
             app.state.readiness_probes["cache"] = app.state.rate_limiter.ping
         tasks = jobs.start(db, jobs.registry()) if settings.run_jobs else []
+        directory = attach_user_directory(db, settings)
+        messaging = Messaging(db, settings.amqp_url) if settings.amqp_url else None
+        if messaging is not None:
+            messaging.start()
+            app.state.readiness_probes["broker"] = messaging.probe
         try:
             yield
         finally:
+            if messaging is not None:
+                await messaging.stop()
+            if directory is not None:
+                await directory.aclose()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""The `wallet-service` command: serve, migrate, token."""
+"""The `wallet-service` command: serve, worker, migrate, token."""
 
 from __future__ import annotations
 
@@ -70,6 +70,20 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         )
 
 
+def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
+    import asyncio
+
+    from wallet_service.db.migrate import migrate
+    from wallet_service.events.worker import run_worker
+
+    if not settings.amqp_url:
+        raise SystemExit("AMQP_URL is not set: the worker relays and consumes RabbitMQ events")
+    dsn = resolve_database(settings)
+    migrate(dsn)
+    print("worker: relay and consumer running (Ctrl-C to stop)", file=sys.stderr)
+    asyncio.run(run_worker(settings, dsn))
+
+
 def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
     from wallet_service.auth.tokens import issue_token
 
@@ -98,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="worker processes (default: WEB_CONCURRENCY or 1)"
     )
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker", help="run the event relay and consumer (RabbitMQ, AMQP_URL) without the API"
+    )
+    worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="apply the database migrations and exit")
     migrate.set_defaults(func=cmd_migrate)

@@ -14,9 +14,17 @@ from pydantic import BaseModel, ValidationError
 from wallet_service.budgets.service import apply_company_defaults
 from wallet_service.companies.service import defaults_for
 from wallet_service.db.pool import Database
-from wallet_service.errors import ValidationFailed
-from wallet_service.events.schemas import EventResult, IncomingEvent, UserCreated
+from wallet_service.errors import UserNotFound, ValidationFailed, WalletNotFound
+from wallet_service.events import inbox
+from wallet_service.events.schemas import (
+    BookingCancelled,
+    BookingCreated,
+    EventResult,
+    IncomingEvent,
+    UserCreated,
+)
 from wallet_service.users import repository as users
+from wallet_service.users.client import directory_for
 from wallet_service.wallets import repository as wallets
 from wallet_service.wallets.service import open_wallet
 
@@ -51,9 +59,52 @@ async def user_created(
     return True, wallet
 
 
+async def _wallet_of(conn: asyncpg.Connection, user_id: UUID) -> UUID:
+    found = await wallets.get_by_user(conn, user_id)
+    if found is not None:
+        return UUID(found[0]["wallet_id"])
+    if await users.get_owner(conn, user_id) is None:
+        raise UserNotFound(f"no user {user_id}; users are registered by the UserCreated event")
+    raise WalletNotFound(f"user {user_id} has no wallet")
+
+
+async def booking_created(
+    conn: asyncpg.Connection, event: BookingCreated
+) -> tuple[bool, dict[str, Any] | None]:
+    """Debit the booking once (reference_type BOOKING; it counts against budgets). A refusal
+    (funds, budget, wallet status, currency) is recorded as a FAILED transaction announced by
+    TransactionFailed, and the event still counts as handled."""
+    outcome = await inbox.booking_debit(
+        conn,
+        wallet_id=await _wallet_of(conn, event.user_id),
+        booking_id=event.booking_id,
+        amount=event.amount,
+        currency=event.currency.value,
+        description=event.description,
+    )
+    return bool(outcome["applied"]), outcome["transaction"]
+
+
+async def booking_cancelled(
+    conn: asyncpg.Connection, event: BookingCancelled
+) -> tuple[bool, dict[str, Any] | None]:
+    """Refund a paid booking once (reference_type BOOKING_REFUND; budget usage given back), by
+    default in full and never more than was debited. Nothing happens for a booking that was never
+    paid, was refused, or was already refunded."""
+    outcome = await inbox.booking_refund(
+        conn,
+        wallet_id=await _wallet_of(conn, event.user_id),
+        booking_id=event.booking_id,
+        amount=event.refund_amount,
+    )
+    return bool(outcome["applied"]), outcome["transaction"]
+
+
 #: event_type -> (data model, handler)
 HANDLERS: dict[str, tuple[type[BaseModel], Handler]] = {
     "UserCreated": (UserCreated, user_created),
+    "BookingCreated": (BookingCreated, booking_created),
+    "BookingCancelled": (BookingCancelled, booking_cancelled),
 }
 
 
@@ -80,11 +131,42 @@ def parse(event: IncomingEvent) -> tuple[BaseModel, Handler]:
     return data, handler
 
 
+async def _learn_user(db: Database, user_id: UUID) -> None:
+    """An event names a user unknown here: when a user service is configured and knows them,
+    register them as their UserCreated would have (before the event's own transaction, so no
+    database transaction waits on an HTTP call)."""
+    directory = directory_for(db)
+    if directory is None:
+        return
+    async with db.connection() as conn:
+        if await users.get_owner(conn, user_id) is not None:
+            return
+    remote = await directory.fetch(user_id)
+    if remote is not None:
+        async with db.transaction() as conn:
+            await user_created(conn, UserCreated.model_validate(remote.model_dump()))
+
+
 async def apply(db: Database, event: IncomingEvent) -> EventResult:
-    """Apply one consumed event exactly as the broker consumer does."""
+    """Apply one consumed event exactly as the broker consumer does. An event_id seen before
+    changes nothing and answers what its first delivery answered."""
     data, handler = parse(event)
+    user_id = getattr(data, "user_id", None)
+    if not isinstance(data, UserCreated) and isinstance(user_id, UUID):
+        await _learn_user(db, user_id)
     async with db.transaction() as conn:
+        if event.event_id is not None:
+            prior = await inbox.claim(conn, event.event_id, event.event_type)
+            if prior is not None:
+                return EventResult(
+                    event_id=event.event_id,
+                    event_type=event.event_type,
+                    applied=False,
+                    result=prior["result"],
+                )
         applied, result = await handler(conn, data)
+        if event.event_id is not None:
+            await inbox.remember(conn, event.event_id, result)
     return EventResult(
         event_id=event.event_id, event_type=event.event_type, applied=applied, result=result
     )

@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from wallet_service.auth.caller import Role
+from wallet_service.money import Currency, PositiveAmount
 
 
 class IncomingEvent(BaseModel):
@@ -25,6 +26,24 @@ class UserCreated(BaseModel):
     company_id: UUID
     role: Role = Role.USER
     manager_id: UUID | None = None
+
+
+class BookingCreated(BaseModel):
+    """A booking to pay from the user's wallet (reference_type BOOKING)."""
+
+    booking_id: str = Field(min_length=1, max_length=100)
+    user_id: UUID
+    amount: PositiveAmount
+    currency: Currency
+    description: str | None = Field(default=None, max_length=500)
+
+
+class BookingCancelled(BaseModel):
+    """A cancelled booking to refund (default: the whole debit, never more)."""
+
+    booking_id: str = Field(min_length=1, max_length=100)
+    user_id: UUID
+    refund_amount: PositiveAmount | None = None
 
 
 class EventResult(BaseModel):
@@ -46,4 +65,12 @@ class EventFeed(BaseModel):
     next: str = Field(description="pass as ?after= to get the events that follow")
 
 
-__all__ = ["EventFeed", "EventResult", "IncomingEvent", "PublishedEvent", "UserCreated"]
+__all__ = [
+    "BookingCancelled",
+    "BookingCreated",
+    "EventFeed",
+    "EventResult",
+    "IncomingEvent",
+    "PublishedEvent",
+    "UserCreated",
+]

@@ -16,6 +16,8 @@ from wallet_service.errors import UserNotFound, WalletExists, WalletNotFound
 from wallet_service.events import outbox
 from wallet_service.ledger import repository as ledger
 from wallet_service.users import repository as users
+from wallet_service.users import service as user_directory
+from wallet_service.users.client import directory_for
 from wallet_service.wallets import repository
 from wallet_service.wallets.rules import check_transition
 from wallet_service.wallets.schemas import ChangeStatus, CreateWallet, WalletStatus
@@ -72,6 +74,8 @@ async def create_wallet(
         if (prior := await idempotency.claim(conn, caller, idem_key, fingerprint)) is not None:
             return prior.status, prior.body
         owner = await users.get_owner(conn, cmd.user_id)
+        if owner is None:  # perhaps the user service knows them (when USER_SERVICE_URL is set)
+            owner = await user_directory.learn(conn, directory_for(db), cmd.user_id)
         not_found = UserNotFound(
             f"no user {cmd.user_id}; users are registered by the UserCreated event"
         )

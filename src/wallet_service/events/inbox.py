@@ -1,0 +1,66 @@
+"""SQL of the consuming side: the processed-event log (dedupe by event_id) and the booking
+functions of migration 0004 (dedupe by booking: debited once, refunded at most once)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+async def claim(conn: asyncpg.Connection, event_id: UUID, event_type: str) -> dict[str, Any] | None:
+    """Record that this transaction applies `event_id`. Returns None when the event is new, or
+    {"result": ...} of the delivery that applied it. A concurrent delivery of the same event waits
+    here until the first commits (then it sees the record) or rolls back (then it goes on)."""
+    inserted = await conn.fetchval(
+        """INSERT INTO processed_events (event_id, event_type) VALUES ($1, $2)
+           ON CONFLICT (event_id) DO NOTHING RETURNING true""",
+        event_id,
+        event_type,
+    )
+    if inserted:
+        return None
+    result = await conn.fetchval(
+        "SELECT result FROM processed_events WHERE event_id = $1", event_id
+    )
+    return {"result": result}
+
+
+async def remember(conn: asyncpg.Connection, event_id: UUID, result: dict[str, Any] | None) -> None:
+    """Store what the event answered, for its redeliveries."""
+    await conn.execute(
+        "UPDATE processed_events SET result = $2 WHERE event_id = $1", event_id, result
+    )
+
+
+async def booking_debit(
+    conn: asyncpg.Connection,
+    *,
+    wallet_id: UUID,
+    booking_id: str,
+    amount: Decimal,
+    currency: str,
+    description: str | None,
+) -> dict[str, Any]:
+    """{"applied", "transaction"}: the DEBIT, or the FAILED entry of a refused booking."""
+    result: dict[str, Any] = await conn.fetchval(
+        "SELECT booking_debit($1, $2, $3, $4, $5)",
+        wallet_id,
+        booking_id,
+        amount,
+        currency,
+        description,
+    )
+    return result
+
+
+async def booking_refund(
+    conn: asyncpg.Connection, *, wallet_id: UUID, booking_id: str, amount: Decimal | None
+) -> dict[str, Any]:
+    """{"applied", "transaction"}: the refund CREDIT, or applied=false when nothing is owed."""
+    result: dict[str, Any] = await conn.fetchval(
+        "SELECT booking_refund($1, $2, $3)", wallet_id, booking_id, amount
+    )
+    return result
