@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from wallet_service import idempotency
 from wallet_service.budgets.lifecycle import roll_budgets
 from wallet_service.db.pool import Database
+from wallet_service.events import inbox
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,18 @@ async def purge_idempotency_keys(db: Database, now: datetime) -> int:
         return await idempotency.purge_expired(conn, now)
 
 
+async def purge_processed_events(db: Database, now: datetime) -> int:
+    """Forget consumed event ids older than their retention period (30 days)."""
+    async with db.connection() as conn:
+        return await inbox.purge_processed(conn, now)
+
+
 def registry() -> list[PeriodicJob]:
     """Every periodic job of the service. Add a job here, once."""
     return [
         PeriodicJob("purge-idempotency-keys", 3600, purge_idempotency_keys),
         PeriodicJob("roll-budgets", 60, roll_budgets),
+        PeriodicJob("purge-processed-events", 3600, purge_processed_events),
     ]
 
 

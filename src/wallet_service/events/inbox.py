@@ -3,6 +3,7 @@ functions of migration 0004 (dedupe by booking: debited once, refunded at most o
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -33,6 +34,22 @@ async def remember(conn: asyncpg.Connection, event_id: UUID, result: dict[str, A
     await conn.execute(
         "UPDATE processed_events SET result = $2 WHERE event_id = $1", event_id, result
     )
+
+
+#: How long an applied event_id is remembered. Redeliveries come within minutes; bookings stay
+#: deduplicated for ever by booking_charges, and UserCreated is idempotent by user.
+PROCESSED_RETENTION_DAYS = 30
+
+
+async def purge_processed(conn: asyncpg.Connection, now: datetime) -> int:
+    """Forget applied event ids older than the retention period as of `now`; returns how many."""
+    result: str = await conn.execute(
+        "DELETE FROM processed_events"
+        " WHERE processed_at < $1::timestamptz - make_interval(days => $2)",
+        now,
+        PROCESSED_RETENTION_DAYS,
+    )
+    return int(result.split()[-1])
 
 
 async def booking_debit(
