@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from wallet_service import idempotency
 from wallet_service.db.pool import Database
+from wallet_service.ledger.holds import expire_holds
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def registry() -> list[PeriodicJob]:
     """Every periodic job of the service. Add a job here, once."""
     return [
         PeriodicJob("purge-idempotency-keys", 3600, purge_idempotency_keys),
+        PeriodicJob("expire-holds", 60, expire_holds),
     ]
 
 
