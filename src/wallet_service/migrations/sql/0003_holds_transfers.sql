@@ -146,7 +146,8 @@ BEGIN
 
     PERFORM emit_transaction_completed(wf, tf);
     PERFORM emit_transaction_completed(wt, tt);
-    PERFORM emit_event(wf.company_id, NULL, NULL, 'TransferCompleted',
+    -- filed under the source wallet, so it is published in order with that wallet's events
+    PERFORM emit_event(wf.company_id, wf.wallet_id, wf.version, 'TransferCompleted',
         jsonb_build_object(
             'transfer_id', v_transfer_id,
             'from_wallet_id', wf.wallet_id,
