@@ -384,3 +384,24 @@ def test_concurrent_capture_and_void_exactly_one_wins(
     balance = Decimal("100.00") - 10 * captured
     assert _wallet(sql, alice.wallet_id) == (balance, Decimal("0.00"))
     assert _entries_match_balance(sql, alice.wallet_id)
+
+
+def test_capture_and_void_idempotency_keys_replay_the_first_answer(
+    company: Company, sql: psycopg.Connection[Any]
+) -> None:
+    alice = company.member(balance="100.00")
+    first = hold(company, alice.wallet_id, "30.00").json()["txn_id"]
+    second = hold(company, alice.wallet_id, "20.00").json()["txn_id"]
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    path = f"/transactions/{first}/capture"
+    a = company.system.post(path, json={"amount": "10.00"}, headers=key)
+    b = company.system.post(path, json={"amount": "10.00"}, headers=key)
+    assert a.status_code == b.status_code == 200 and a.json() == b.json()
+    c = company.system.post(path, json={"amount": "12.00"}, headers=key)
+    assert c.status_code == 409 and c.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    v1 = company.system.post(f"/transactions/{second}/void", headers=key)
+    v2 = company.system.post(f"/transactions/{second}/void", headers=key)
+    assert v1.status_code == v2.status_code == 200 and v1.json() == v2.json()
+    assert _wallet(sql, alice.wallet_id) == (Decimal("90.00"), Decimal("0.00"))

@@ -60,6 +60,16 @@ def test_transfer_writes_both_legs_linked_by_transfer_id(
     assert done["transfer_id"] == body["transfer_id"] and done["amount"] == "30.25"
 
 
+def test_system_may_transfer_within_a_company(company: Company) -> None:
+    alice, bob = company.member(balance="10.00"), company.member()
+    r = _transfer(company.system, alice.wallet_id, bob.wallet_id, "10.00", reference_id="r-1")
+    assert r.status_code == 201, r.text
+    assert r.json()["debit"]["balance_after"] == "0.00"
+    assert r.json()["credit"]["reference_id"] == "r-1"
+    r = _transfer(company.system, alice.wallet_id, bob.wallet_id, "0.01")
+    assert r.status_code == 409 and r.json()["code"] == "INSUFFICIENT_FUNDS"
+
+
 def test_a_wallet_cannot_pay_itself(company: Company) -> None:
     alice = company.member(balance="10.00")
     r = _transfer(company.admin, alice.wallet_id, alice.wallet_id, "1.00")
