@@ -229,3 +229,36 @@ def wait_for(check: Any, timeout: float = 20.0, every: float = 0.1) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
         time.sleep(every)
+
+
+# --- helpers for transfers and holds (issue 5) ---
+
+
+def hold(company: Company, wallet_id: str, amount: Decimal | str, **extra: Any) -> httpx.Response:
+    """POST /wallets/{wallet_id}/holds as SYSTEM (extra: body fields, or headers=...)."""
+    headers = extra.pop("headers", None)
+    return company.system.post(
+        f"/wallets/{wallet_id}/holds", json={"amount": str(amount), **extra}, headers=headers
+    )
+
+
+def set_status(company: Company, wallet_id: str, status: str) -> None:
+    r = company.system.put(f"/wallets/{wallet_id}/status", json={"status": status})
+    assert r.status_code == 200, r.text
+
+
+def published(company: Company, event_type: str) -> list[dict[str, Any]]:
+    """The `data` of every event of this type published for the company, through GET /events."""
+    out: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000}
+        if after:
+            params["after"] = after
+        r = company.admin.get("/events", params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        out += [e["data"] for e in body["events"] if e["event_type"] == event_type]
+        if not body["events"]:
+            return out
+        after = body["next"]

@@ -23,7 +23,9 @@ from wallet_service.db.pool import Database
 from wallet_service.errors import AppError, RateLimited
 from wallet_service.events.router import router as events_router
 from wallet_service.events.worker import Messaging, attach_user_directory
+from wallet_service.ledger.hold_routes import router as holds_router
 from wallet_service.ledger.router import router as ledger_router
+from wallet_service.ledger.transfer_routes import router as transfers_router
 from wallet_service.ops.metrics import RequestMetrics
 from wallet_service.ops.ratelimit import RateLimiter
 from wallet_service.ops.router import router as ops_router
@@ -144,6 +146,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     for router in (ops_router, wallets_router, ledger_router, companies_router, events_router):
         app.include_router(router)
     app.include_router(budgets_router)
+    app.include_router(transfers_router)
+    app.include_router(holds_router)
     return app
 
 

@@ -15,6 +15,7 @@ from wallet_service import idempotency
 from wallet_service.budgets.lifecycle import roll_budgets
 from wallet_service.db.pool import Database
 from wallet_service.events import inbox
+from wallet_service.ledger.holds import expire_holds
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def registry() -> list[PeriodicJob]:
         PeriodicJob("purge-idempotency-keys", 3600, purge_idempotency_keys),
         PeriodicJob("roll-budgets", 60, roll_budgets),
         PeriodicJob("purge-processed-events", 3600, purge_processed_events),
+        PeriodicJob("expire-holds", 60, expire_holds),
     ]
 
 

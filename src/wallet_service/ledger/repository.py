@@ -86,3 +86,103 @@ async def page(
         "SELECT count(*) FROM transactions t" + where, wallet_id, start, end_before, type, status
     )
     return [r["txn"] for r in rows], int(total)
+
+
+async def transfer(
+    conn: asyncpg.Connection,
+    *,
+    from_wallet_id: UUID,
+    to_wallet_id: UUID,
+    amount: Decimal,
+    description: str | None,
+    reference_id: str | None,
+    company_id: UUID | None,
+    idem_caller: str | None,
+    idem_key: str | None,
+    idem_hash: str | None,
+) -> dict[str, Any]:
+    """Move money between two wallets; returns {"status", "body", "replayed"} (ledger_transfer)."""
+    result: dict[str, Any] = await conn.fetchval(
+        "SELECT ledger_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        from_wallet_id,
+        to_wallet_id,
+        amount,
+        description,
+        reference_id,
+        company_id,
+        idem_caller,
+        idem_key,
+        idem_hash,
+    )
+    return result
+
+
+async def place_hold(
+    conn: asyncpg.Connection,
+    *,
+    wallet_id: UUID,
+    amount: Decimal,
+    description: str | None,
+    reference_id: str | None,
+    reference_type: str | None,
+    expires_at: datetime | None,
+    idem_caller: str | None,
+    idem_key: str | None,
+    idem_hash: str | None,
+) -> dict[str, Any]:
+    """Place a hold; returns {"status", "body", "replayed"} (ledger_hold)."""
+    result: dict[str, Any] = await conn.fetchval(
+        "SELECT ledger_hold($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        wallet_id,
+        amount,
+        description,
+        reference_id,
+        reference_type,
+        expires_at,
+        idem_caller,
+        idem_key,
+        idem_hash,
+    )
+    return result
+
+
+async def capture_hold(
+    conn: asyncpg.Connection,
+    *,
+    txn_id: UUID,
+    amount: Decimal | None,
+    idem_caller: str | None,
+    idem_key: str | None,
+    idem_hash: str | None,
+) -> dict[str, Any]:
+    """Capture all or part of an open hold (ledger_capture)."""
+    result: dict[str, Any] = await conn.fetchval(
+        "SELECT ledger_capture($1, $2, $3, $4, $5)",
+        txn_id,
+        amount,
+        idem_caller,
+        idem_key,
+        idem_hash,
+    )
+    return result
+
+
+async def void_hold(
+    conn: asyncpg.Connection,
+    *,
+    txn_id: UUID,
+    idem_caller: str | None,
+    idem_key: str | None,
+    idem_hash: str | None,
+) -> dict[str, Any]:
+    """Void an open hold (ledger_void)."""
+    result: dict[str, Any] = await conn.fetchval(
+        "SELECT ledger_void($1, $2, $3, $4)", txn_id, idem_caller, idem_key, idem_hash
+    )
+    return result
+
+
+async def expire_holds(conn: asyncpg.Connection, now: datetime, limit: int) -> int:
+    """Release up to `limit` open holds whose expires_at <= now; returns how many."""
+    count: int = await conn.fetchval("SELECT hold_expire_due($1, $2)", now, limit)
+    return count

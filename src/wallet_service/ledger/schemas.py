@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from wallet_service.money import Amount, PositiveAmount
 from wallet_service.wallets.schemas import Pagination, StrictModel
@@ -86,3 +86,54 @@ class TransactionFilter(BaseModel):
     end_date: DateOrDateTime | None = None
     type: TxnType | None = None
     status: TxnStatus | None = None
+
+
+class CreateTransfer(StrictModel):
+    """Body of POST /transfers."""
+
+    from_wallet_id: UUID
+    to_wallet_id: UUID
+    amount: PositiveAmount
+    description: str | None = Field(default=None, max_length=1000)
+    reference_id: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _not_to_itself(self) -> Self:
+        if self.from_wallet_id == self.to_wallet_id:
+            raise ValueError(
+                "from_wallet_id and to_wallet_id must differ: a wallet cannot pay itself"
+            )
+        return self
+
+
+class Transfer(BaseModel):
+    """The two legs of a transfer, linked by transfer_id."""
+
+    transfer_id: UUID
+    debit: Transaction = Field(description="the TRANSFER_OUT on the source wallet")
+    credit: Transaction = Field(description="the TRANSFER_IN on the destination wallet")
+
+
+class CreateHold(StrictModel):
+    """Body of POST /wallets/{walletId}/holds. A naive expires_at is read as UTC."""
+
+    amount: PositiveAmount
+    description: str | None = Field(default=None, max_length=1000)
+    reference_id: str | None = Field(default=None, max_length=100)
+    reference_type: str | None = Field(default=None, max_length=50)
+    expires_at: datetime | None = Field(
+        default=None, description="when the hold lapses if not captured; default: 7 days from now"
+    )
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class CaptureHold(StrictModel):
+    """Body of POST /transactions/{txnId}/capture; no amount captures the whole hold."""
+
+    amount: PositiveAmount | None = None
