@@ -6,22 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import tempfile
-import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import psycopg
 import pytest
-import uvicorn
 
-from tests.support import TEST_SECRET, Company
+from tests.support import TEST_SECRET, Company, serve_in_thread
 from wallet_service.app import create_app
 from wallet_service.config import Settings
 from wallet_service.db.migrate import migrate
@@ -61,13 +55,6 @@ def database_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(
@@ -75,38 +62,10 @@ def settings(database_url: str) -> Settings:
     )
 
 
-@contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """Serve the real app with `settings` on a free local port (uvicorn in a background thread);
-    yields its base URL."""
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    else:
-        raise RuntimeError("the test server did not start")
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def base_url(settings: Settings) -> Iterator[str]:
     """The real app, served once for the whole session."""
-    with serve(settings) as url:
+    with serve_in_thread(create_app(settings)) as url:
         yield url
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import serve
-from tests.support import Api, Company, token
+from tests.support import Api, Company, serve_in_thread, token
+from wallet_service.app import create_app
 from wallet_service.config import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -51,7 +51,7 @@ def test_embedded_postgres_keeps_data_across_restarts(tmp_path: Path) -> None:
 
 def test_rate_limit_per_subject(settings: Settings) -> None:
     limited = Settings(**{**settings.__dict__, "rate_limit": "3/minute"})
-    with serve(limited) as url:
+    with serve_in_thread(create_app(limited)) as url:
         me = Api(url, token("ADMIN", company_id=uuid.uuid4()))
         codes = [me.get("/wallets").status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
@@ -66,7 +66,10 @@ def test_rate_limit_is_shared_through_redis(settings: Settings) -> None:
     """With REDIS_URL, every instance counts against the same limit (real Redis on this machine)."""
     shared = Settings(**{**settings.__dict__, "rate_limit": "4/minute", "redis_url": REDIS_URL})
     me = token("ADMIN", company_id=uuid.uuid4())
-    with serve(shared) as first, serve(shared) as second:
+    with (
+        serve_in_thread(create_app(shared)) as first,
+        serve_in_thread(create_app(shared)) as second,
+    ):
         assert httpx.get(f"{first}/ready").json()["checks"] == {"database": "ok", "cache": "ok"}
         codes = [Api(url, me).get("/wallets").status_code for url in (first, second) * 3]
         assert codes == [200, 200, 200, 200, 429, 429]
@@ -76,7 +79,7 @@ def test_unreachable_redis_is_503_not_a_lifted_limit(settings: Settings) -> None
     dead = Settings(
         **{**settings.__dict__, "rate_limit": "4/minute", "redis_url": "redis://127.0.0.1:1"}
     )
-    with serve(dead) as url:
+    with serve_in_thread(create_app(dead)) as url:
         r = Api(url, token("ADMIN", company_id=uuid.uuid4())).get("/wallets")
         assert r.status_code == 503 and r.json()["code"] == "SERVICE_UNAVAILABLE"
         assert httpx.get(f"{url}/ready").status_code == 503
@@ -94,7 +97,7 @@ def test_unreachable_database_is_503_and_reported_by_ready(settings: Settings) -
     broken = Settings(
         **{**settings.__dict__, "database_url": "postgresql://postgres@127.0.0.1:1/x"}
     )
-    with serve(broken) as url:
+    with serve_in_thread(create_app(broken)) as url:
         assert httpx.get(f"{url}/health").status_code == 200
         ready = httpx.get(f"{url}/ready")
         assert ready.status_code == 503

@@ -143,11 +143,17 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(RequestMetrics)
 
-    for router in (ops_router, wallets_router, ledger_router, companies_router, events_router):
+    for router in (
+        ops_router,
+        wallets_router,
+        ledger_router,
+        transfers_router,
+        holds_router,
+        budgets_router,
+        companies_router,
+        events_router,
+    ):
         app.include_router(router)
-    app.include_router(budgets_router)
-    app.include_router(transfers_router)
-    app.include_router(holds_router)
     return app
 
 
