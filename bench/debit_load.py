@@ -190,6 +190,11 @@ def main() -> None:
     parser.add_argument("--wallets", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--skip-pgbench", action="store_true")
+    parser.add_argument(
+        "--budgets",
+        action="store_true",
+        help="give every wallet a HARD monthly and a SOFT yearly budget (debits count on both)",
+    )
     args = parser.parse_args()
 
     server = server_url()
@@ -235,6 +240,20 @@ def main() -> None:
                     json={"amount": "100000.00", "type": "CREDIT"},
                 )
                 wallets.append(wallet["wallet_id"])
+                if args.budgets:
+                    today = datetime.now(UTC).date()
+                    for period, start, enforcement in (
+                        ("MONTHLY", today.replace(day=1), "HARD"),
+                        ("YEARLY", today.replace(month=1, day=1), "SOFT"),
+                    ):
+                        budget = {
+                            "wallet_id": wallet["wallet_id"],
+                            "total_amount": "90000.00",
+                            "period_type": period,
+                            "start_date": start.isoformat(),
+                            "enforcement": enforcement,
+                        }
+                        assert http.post("/budgets", json=budget).status_code == 201
         log(f"load: {args.clients} clients posting single DEBITs for {args.duration:.0f} s ...")
         result = asyncio.run(load(port, token("SYSTEM"), wallets, args.clients, args.duration))
     finally:
@@ -267,6 +286,7 @@ def main() -> None:
         clients=args.clients,
         workers=args.workers,
         wallets=args.wallets,
+        budgets=args.budgets,
         database="DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded",
     )
     out = ROOT / "bench" / "results" / "debit_load.jsonl"
