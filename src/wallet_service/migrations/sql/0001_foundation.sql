@@ -286,6 +286,36 @@ LANGUAGE sql AS $$
     WHERE caller = p_caller AND key = p_key
 $$;
 
+-- Ends a command that claimed p_key: stores its answer for retries (when there is a key) and
+-- returns it as {"status", "body", "replayed": false}, the shape every ledger function returns.
+CREATE FUNCTION idem_finish(p_caller text, p_key text, p_status integer, p_body jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_key IS NOT NULL THEN
+        PERFORM idem_store(p_caller, p_key, p_status, p_body);
+    END IF;
+    RETURN jsonb_build_object('status', p_status, 'body', p_body, 'replayed', false);
+END $$;
+
+-- The TransactionCompleted event of entry t on wallet w (w as it is after the entry), in the same
+-- shape as ledger_post's, plus transfer_id for the legs of a transfer.
+CREATE FUNCTION emit_transaction_completed(w wallets, t transactions) RETURNS uuid
+LANGUAGE sql AS $$
+    SELECT emit_event(w.company_id, w.wallet_id, w.version, 'TransactionCompleted',
+        jsonb_build_object(
+            'txn_id', t.txn_id,
+            'wallet_id', w.wallet_id,
+            'user_id', w.user_id,
+            'amount', t.amount::text,
+            'type', t.type,
+            'reference_id', t.reference_id,
+            'reference_type', t.reference_type,
+            'new_balance', w.balance::text,
+            'currency', w.currency)
+        || CASE WHEN t.transfer_id IS NULL THEN '{}'::jsonb
+                ELSE jsonb_build_object('transfer_id', t.transfer_id) END)
+$$;
+
 -- ---------------------------------------------------------------------------------------------
 -- Budgets on the posting path.
 -- ---------------------------------------------------------------------------------------------
@@ -467,21 +497,8 @@ BEGIN
                                p_amount);
     END IF;
 
-    PERFORM emit_event(w.company_id, w.wallet_id, w.version, 'TransactionCompleted',
-        jsonb_build_object(
-            'txn_id', t.txn_id,
-            'wallet_id', w.wallet_id,
-            'user_id', w.user_id,
-            'amount', t.amount::text,
-            'type', t.type,
-            'reference_id', t.reference_id,
-            'reference_type', t.reference_type,
-            'new_balance', w.balance::text,
-            'currency', w.currency));
+    PERFORM emit_transaction_completed(w, t);
 
     v_body := txn_json(t);
-    IF p_idem_key IS NOT NULL THEN
-        PERFORM idem_store(p_idem_caller, p_idem_key, 201, v_body);
-    END IF;
-    RETURN jsonb_build_object('status', 201, 'body', v_body, 'replayed', false);
+    RETURN idem_finish(p_idem_caller, p_idem_key, 201, v_body);
 END $$;

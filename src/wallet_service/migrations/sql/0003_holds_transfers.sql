@@ -26,25 +26,6 @@ CREATE INDEX idx_hold_reservations_budget ON hold_reservations (budget_id);
 ALTER TABLE transactions ADD CONSTRAINT hold_amount_positive
     CHECK (hold_amount IS NULL OR (hold_amount > 0 AND type = 'DEBIT' AND amount <= hold_amount));
 
--- The TransactionCompleted event of entry t on wallet w (w as it is after the entry), in the same
--- shape as ledger_post's, plus transfer_id for the legs of a transfer.
-CREATE FUNCTION emit_transaction_completed(w wallets, t transactions) RETURNS uuid
-LANGUAGE sql AS $$
-    SELECT emit_event(w.company_id, w.wallet_id, w.version, 'TransactionCompleted',
-        jsonb_build_object(
-            'txn_id', t.txn_id,
-            'wallet_id', w.wallet_id,
-            'user_id', w.user_id,
-            'amount', t.amount::text,
-            'type', t.type,
-            'reference_id', t.reference_id,
-            'reference_type', t.reference_type,
-            'new_balance', w.balance::text,
-            'currency', w.currency)
-        || CASE WHEN t.transfer_id IS NULL THEN '{}'::jsonb
-                ELSE jsonb_build_object('transfer_id', t.transfer_id) END)
-$$;
-
 -- ---------------------------------------------------------------------------------------------
 -- Transfers
 -- ---------------------------------------------------------------------------------------------
@@ -160,10 +141,7 @@ BEGIN
 
     v_body := jsonb_build_object('transfer_id', v_transfer_id, 'debit', txn_json(tf),
                                  'credit', txn_json(tt));
-    IF p_idem_key IS NOT NULL THEN
-        PERFORM idem_store(p_idem_caller, p_idem_key, 201, v_body);
-    END IF;
-    RETURN jsonb_build_object('status', 201, 'body', v_body, 'replayed', false);
+    RETURN idem_finish(p_idem_caller, p_idem_key, 201, v_body);
 END $$;
 
 -- ---------------------------------------------------------------------------------------------
@@ -284,10 +262,7 @@ BEGIN
             'currency', w.currency));
 
     v_body := txn_json(t);
-    IF p_idem_key IS NOT NULL THEN
-        PERFORM idem_store(p_idem_caller, p_idem_key, 201, v_body);
-    END IF;
-    RETURN jsonb_build_object('status', 201, 'body', v_body, 'replayed', false);
+    RETURN idem_finish(p_idem_caller, p_idem_key, 201, v_body);
 END $$;
 
 -- Locks the hold p_txn_id and checks it is still open; raises TRANSACTION_NOT_FOUND or
@@ -418,10 +393,7 @@ BEGIN
             'currency', w.currency));
 
     v_body := txn_json(t);
-    IF p_idem_key IS NOT NULL THEN
-        PERFORM idem_store(p_idem_caller, p_idem_key, 200, v_body);
-    END IF;
-    RETURN jsonb_build_object('status', 200, 'body', v_body, 'replayed', false);
+    RETURN idem_finish(p_idem_caller, p_idem_key, 200, v_body);
 END $$;
 
 -- Voids an open hold: everything it held and reserved is given back; HoldVoided, reason VOIDED.
@@ -444,10 +416,7 @@ BEGIN
     END IF;
     t := hold_cancel(hold_lock_open(p_txn_id), 'VOIDED');
     v_body := txn_json(t);
-    IF p_idem_key IS NOT NULL THEN
-        PERFORM idem_store(p_idem_caller, p_idem_key, 200, v_body);
-    END IF;
-    RETURN jsonb_build_object('status', 200, 'body', v_body, 'replayed', false);
+    RETURN idem_finish(p_idem_caller, p_idem_key, 200, v_body);
 END $$;
 
 -- Expires up to p_limit open holds whose expires_at <= p_now (HoldVoided, reason EXPIRED) and
