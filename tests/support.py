@@ -203,20 +203,20 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    else:
-        raise RuntimeError("the server did not start")
+    wait_for(lambda: answers(f"{url}/health"), timeout=30, every=0.05)
     try:
         yield url
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def answers(url: str) -> bool:
+    """True when `url` answers 200 (a server that is not listening yet is just not ready)."""
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def wait_for(check: Any, timeout: float = 20.0, every: float = 0.1) -> Any:

@@ -5,21 +5,14 @@ serves requests signed by `wallet-service token`."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.support import answers, free_port, wait_for
 
 
 def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
@@ -28,7 +21,7 @@ def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "JWT_SECRET", "JWT_PUBLIC_KEY", "AMQP_URL")
     }
-    port = _free_port()
+    port = free_port()
     env.update(WALLET_DATA_DIR=str(tmp_path / "data"), PORT=str(port), HOST="127.0.0.1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "wallet_service", "serve"],
@@ -39,16 +32,8 @@ def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                assert proc.poll() is None, "serve exited early"
-                time.sleep(0.2)
-        else:
-            raise AssertionError("serve did not become ready")
+        wait_for(lambda: proc.poll() is not None or answers(f"{base}/ready"), timeout=90, every=0.2)
+        assert proc.poll() is None, "serve exited early"
         company = uuid.uuid4()
         minted = subprocess.run(
             [sys.executable, "-m", "wallet_service", "token", "--role", "SYSTEM"],
