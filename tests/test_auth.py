@@ -7,6 +7,7 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Callable
 
 import httpx
 import jwt
@@ -44,7 +45,7 @@ def _get_wallets(base_url: str, bearer: str | None, scheme: str = "Bearer") -> h
     return httpx.get(f"{base_url}/wallets", headers=headers)
 
 
-BAD_TOKENS = {
+BAD_TOKENS: dict[str, Callable[[], str]] = {
     "forged with another secret": lambda: token("ADMIN", company_id=uuid.uuid4(), secret="x" * 40),
     "expired": lambda: token("ADMIN", company_id=uuid.uuid4(), ttl=-120),
     "alg none": lambda: _unsigned(_claims()),

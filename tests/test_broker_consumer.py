@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -93,7 +94,7 @@ def test_poison_messages_go_to_the_dlq_and_good_ones_keep_flowing(
 ) -> None:
     carol = company.member(balance="50.00")
     ghost = booking(carol, "1.00", user_id=str(uuid.uuid4()))
-    poison = {
+    poison: dict[str, bytes | dict[str, Any]] = {
         "bad-json": b"{not json",
         "missing-field": envelope("BookingCreated", {"user_id": str(carol.user_id)}),
         "unknown-type": envelope("BookingExploded", {"x": 1}),

@@ -4,6 +4,7 @@ sends gives a 500, and no rejected request changes a balance."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -150,12 +151,13 @@ def test_unknown_route_and_method_are_problems(base_url: str) -> None:
 
 
 def test_bad_events(company: Company) -> None:
-    for body in (
+    bodies: tuple[dict[str, Any], ...] = (
         {"event_type": "PaymentReceived", "data": {}},
         {"event_type": "UserCreated", "data": {"user_id": "x"}},
         {"event_type": "UserCreated"},
         {"data": {}},
-    ):
+    )
+    for body in bodies:
         r = company.system.post("/events", json=body)
         assert r.status_code == 422 and r.json()["code"] == "VALIDATION_ERROR", r.text
     r = company.system.get("/events?after=garbage")
