@@ -185,10 +185,13 @@ def test_roles_and_scopes(company: Company, base_url: str) -> None:
     r = manager.api.post("/budgets", json={**body, "wallet_id": team.wallet_id})
     assert r.status_code == 201
     budget = r.json()
-    assert (
-        manager.api.post("/budgets", json={**body, "wallet_id": manager.wallet_id}).status_code
-        == 201
-    )
+    # "MANAGER (team)": their own budgets are set by their admin, not by themselves
+    r = manager.api.post("/budgets", json={**body, "wallet_id": manager.wallet_id})
+    assert (r.status_code, r.json()["code"]) == (403, "FORBIDDEN")
+    own = company.admin.post("/budgets", json={**body, "wallet_id": manager.wallet_id}).json()
+    r = manager.api.put(f"/budgets/{own['budget_id']}", json={"status": "SUSPENDED"})
+    assert (r.status_code, r.json()["code"]) == (403, "FORBIDDEN")
+    assert manager.api.get(f"/budgets/{manager.user_id}").status_code == 200
 
     # reading: the owner and their manager, not a colleague
     assert team.api.get(f"/budgets/{team.user_id}").status_code == 200

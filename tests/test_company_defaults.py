@@ -103,3 +103,29 @@ def test_user_cannot_move_company(company: Company, base_url: str) -> None:
     )
     assert r.status_code == 422
     assert company.admin.get(f"/wallets/{alice.user_id}").status_code == 200
+
+
+def test_initial_balance_keeps_its_cents(company: Company) -> None:
+    body = company.set_defaults(initial_balance="12.34")
+    assert body["initial_balance"] == "12.34"
+    alice = company.member()
+    assert alice.wallet is not None and alice.wallet["balance"] == "12.34"
+    assert (
+        company.set_defaults(initial_balance="3000000000.50")["initial_balance"] == "3000000000.50"
+    )
+
+
+def test_a_user_cannot_be_their_own_manager(company: Company) -> None:
+    user_id = str(uuid.uuid4())
+    r = company.system.post(
+        "/events",
+        json={
+            "event_type": "UserCreated",
+            "data": {
+                "user_id": user_id,
+                "company_id": str(company.company_id),
+                "manager_id": user_id,
+            },
+        },
+    )
+    assert r.status_code == 422 and r.json()["code"] == "VALIDATION_ERROR", r.text

@@ -71,6 +71,8 @@ def test_manager_manages_team_wallets_only(company: Company) -> None:
         ).status_code
         == 403
     )
+    r = boss.api.put(f"/wallets/{boss.wallet_id}/status", json={"status": "FROZEN"})
+    assert r.status_code == 403, "a manager does not manage their own wallet"
 
 
 def test_admin_sees_their_company_only(company: Company, base_url: str) -> None:

@@ -153,8 +153,12 @@ def test_scope_manager_team_only(company: Company) -> None:
 
     r = _transfer(manager.api, mate1.wallet_id, mate2.wallet_id, "4.00")
     assert r.status_code == 201, r.text
+    # "MANAGER (team)": a manager moves their team's money, never into or out of their own wallet
     r = _transfer(manager.api, manager.wallet_id, mate2.wallet_id, "1.00")
-    assert r.status_code == 201, r.text
+    assert r.status_code == 403 and r.json()["code"] == "FORBIDDEN"
+    r = _transfer(manager.api, mate1.wallet_id, manager.wallet_id, "1.00")
+    assert r.status_code == 403
+    assert company.wallet(manager)["balance"] == "10.00"
     r = _transfer(manager.api, mate1.wallet_id, outsider.wallet_id, "1.00")
     assert r.status_code == 403 and r.json()["code"] == "FORBIDDEN"
     r = _transfer(manager.api, outsider.wallet_id, mate1.wallet_id, "1.00")

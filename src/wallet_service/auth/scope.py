@@ -1,7 +1,8 @@
 """Who may see or act on which wallet (contract section 2). Pure rules: no I/O.
 
-USER: own wallet, read-only. MANAGER: own wallet and their team's (users whose manager_id is the
-manager), same company. ADMIN: every wallet of their company. SYSTEM: everything.
+USER: own wallet, read-only. MANAGER: reads their own wallet and their team's (users whose
+manager_id is the manager), same company; manages (writes) their team's only. ADMIN: every
+wallet of their company. SYSTEM: everything.
 Another company's data is reported as not found, so even its existence does not leak."""
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def ensure_can_read(caller: Caller, owner: Owner, not_found: AppError) -> None:
 
 
 def ensure_can_manage(caller: Caller, owner: Owner, not_found: AppError) -> None:
-    """Changing a wallet, its status or its budgets: ADMIN, MANAGER (own and team), SYSTEM."""
+    """Changing a wallet, its money or its budgets: ADMIN (company), SYSTEM, and MANAGER for their
+    team only ("MANAGER (team)" in the contract). A manager may read their own wallet but not
+    fund it, move team money into it, or loosen their own budgets: that is their admin's call."""
     require_role(caller, Role.ADMIN, Role.MANAGER, Role.SYSTEM)
     ensure_can_read(caller, owner, not_found)
+    if caller.role is Role.MANAGER and owner.manager_id != caller.sub:
+        raise Forbidden("a manager manages their team's wallets, not their own")

@@ -1,10 +1,11 @@
 """The budget period job: budgets whose end_date has passed become EXPIRED, and auto_renew ones
 are followed by the next period's budget.
 
-Safe with several service instances: each run claims ended budgets with FOR UPDATE SKIP LOCKED in
-small batches, one transaction per batch, so every budget has exactly one winner and a budget
-claimed by another instance is simply skipped. The clock is an argument (`now`), so tests drive
-the job with an injected time."""
+Safe with several service instances: each run claims ended budgets with
+FOR NO KEY UPDATE SKIP LOCKED in small batches, one transaction per batch, so every budget has
+exactly one winner and a budget claimed by another instance is simply skipped. Each budget is
+rolled in its own savepoint, so one that cannot be rolled is logged and skipped without holding
+back the others. The clock is an argument (`now`), so tests drive the job with an injected time."""
 
 from __future__ import annotations
 
@@ -95,11 +96,17 @@ async def roll_budgets(db: Database, now: datetime) -> int:
     auto_renew ones; returns how many budgets this run expired."""
     today = now.astimezone(UTC).date()
     handled = 0
+    failed: list[UUID] = []
     while True:
         async with db.transaction() as conn:
-            claimed = await repository.claim_ended(conn, today, BATCH)
+            claimed = await repository.claim_ended(conn, today, BATCH, skip=failed)
             for budget_id in claimed:
-                await _expire_one(conn, budget_id, today)
-        handled += len(claimed)
+                try:
+                    async with conn.transaction():  # a savepoint: one bad budget stalls no other
+                        await _expire_one(conn, budget_id, today)
+                    handled += 1
+                except Exception:
+                    log.exception("budget %s could not be rolled over; skipped this run", budget_id)
+                    failed.append(budget_id)
         if len(claimed) < BATCH:
             return handled

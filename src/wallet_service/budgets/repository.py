@@ -36,7 +36,7 @@ async def get(
     conn: asyncpg.Connection, budget_id: UUID, *, for_update: bool = False
 ) -> tuple[dict[str, Any], Owner] | None:
     """A budget and its owner; `for_update` locks the budget row until the transaction ends."""
-    lock = " FOR UPDATE OF b" if for_update else ""
+    lock = " FOR NO KEY UPDATE OF b" if for_update else ""
     row = await conn.fetchrow(_WITH_OWNER + " WHERE b.budget_id = $1" + lock, budget_id)
     return (row["budget"], _owner(row)) if row else None
 
@@ -187,17 +187,20 @@ async def history(conn: asyncpg.Connection, budget_id: UUID) -> list[dict[str, A
     return [r["entry"] for r in rows]
 
 
-async def claim_ended(conn: asyncpg.Connection, today: date, limit: int) -> list[UUID]:
+async def claim_ended(
+    conn: asyncpg.Connection, today: date, limit: int, skip: list[UUID] | None = None
+) -> list[UUID]:
     """Lock up to `limit` ACTIVE budgets whose end_date is before `today`, skipping the ones
-    another instance of the job holds: each budget has exactly one winner."""
+    another instance of the job holds (each budget has exactly one winner) and those in `skip`."""
     rows = await conn.fetch(
         """SELECT budget_id FROM budgets
-           WHERE status = 'ACTIVE' AND end_date < $1
+           WHERE status = 'ACTIVE' AND end_date < $1 AND budget_id <> ALL ($3::uuid[])
            ORDER BY end_date, budget_id
            LIMIT $2
-           FOR UPDATE SKIP LOCKED""",
+           FOR NO KEY UPDATE SKIP LOCKED""",
         today,
         limit,
+        skip or [],
     )
     return [r["budget_id"] for r in rows]
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from wallet_service.dates import BoundedDate
 from wallet_service.money import Amount, PositiveAmount
 
 
@@ -56,8 +57,8 @@ class CreateBudget(_Strict):
     wallet_id: UUID
     total_amount: PositiveAmount
     period_type: PeriodType = PeriodType.MONTHLY
-    start_date: date
-    end_date: date | None = Field(
+    start_date: BoundedDate
+    end_date: BoundedDate | None = Field(
         default=None, description="inclusive; defaults to the end of the period from start_date"
     )
     enforcement: Enforcement = Enforcement.HARD
@@ -79,7 +80,7 @@ class UpdateBudget(_Strict):
     """Fields left out keep their value; at least one of total_amount, end_date, status."""
 
     total_amount: PositiveAmount | None = None
-    end_date: date | None = None
+    end_date: BoundedDate | None = None
     status: SettableStatus | None = None
     reason: str | None = Field(default=None, max_length=500)
 

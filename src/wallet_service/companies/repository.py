@@ -25,13 +25,14 @@ async def upsert(
         f"""
         INSERT INTO company_defaults AS d
             (company_id, auto_create_wallet, currency, initial_balance, budgets, updated_by)
-        VALUES ($1, coalesce($2, true), coalesce($3, 'USD'), coalesce($4, 0),
-                coalesce($5, '[]'::jsonb), $6)
+        VALUES ($1, coalesce($2::boolean, true), coalesce($3::text, 'USD'),
+                coalesce($4::numeric(15,2), 0),
+                coalesce($5::jsonb, '[]'::jsonb), $6)
         ON CONFLICT (company_id) DO UPDATE SET
-            auto_create_wallet = coalesce($2, d.auto_create_wallet),
-            currency = coalesce($3, d.currency),
-            initial_balance = coalesce($4, d.initial_balance),
-            budgets = coalesce($5, d.budgets),
+            auto_create_wallet = coalesce($2::boolean, d.auto_create_wallet),
+            currency = coalesce($3::text, d.currency),
+            initial_balance = coalesce($4::numeric(15,2), d.initial_balance),
+            budgets = coalesce($5::jsonb, d.budgets),
             updated_by = $6,
             updated_at = now()
         RETURNING {_COLUMNS}

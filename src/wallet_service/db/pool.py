@@ -21,6 +21,7 @@ _CONSTRAINT_ERRORS: dict[str, type[errors.AppError]] = {
     "positive_balance": errors.InsufficientFunds,
     "holds_within_balance": errors.InsufficientFunds,
     "closed_is_empty": errors.WalletNotEmpty,
+    "users_not_own_manager": errors.ValidationFailed,
 }
 
 
@@ -74,6 +75,11 @@ def translate_errors() -> Iterator[None]:
         if cls is None:
             raise
         raise cls() from None
+    except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+        raise errors.ServiceUnavailable(
+            "the request collided with a concurrent change and was rolled back; "
+            "nothing was changed, retry it"
+        ) from None
     except asyncpg.DataError as exc:
         raise errors.ValidationFailed(f"invalid value: {exc.message}") from None
     except (

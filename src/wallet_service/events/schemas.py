@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from wallet_service.auth.caller import Role
 from wallet_service.money import Currency, PositiveAmount
@@ -26,6 +26,12 @@ class UserCreated(BaseModel):
     company_id: UUID
     role: Role = Role.USER
     manager_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _not_own_manager(self) -> Self:
+        if self.manager_id is not None and self.manager_id == self.user_id:
+            raise ValueError("manager_id must not be the user's own id")
+        return self
 
 
 class BookingCreated(BaseModel):

@@ -81,7 +81,7 @@ async def void(db: Database, caller: Caller, txn_id: UUID, idem_key: str | None)
 async def expire_holds(db: Database, now: datetime) -> int:
     """Periodic job: release every open hold whose expires_at <= now (HoldVoided, reason
     EXPIRED). Works in batches, each its own short transaction; several instances may run it at
-    once because holds are claimed with FOR UPDATE SKIP LOCKED."""
+    once because holds are claimed with FOR NO KEY UPDATE SKIP LOCKED."""
     total = 0
     async with db.connection() as conn:
         while True:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    model_validator,
+)
 
+from wallet_service.dates import BoundedDateTime, check_date
 from wallet_service.money import Amount, PositiveAmount
 from wallet_service.wallets.schemas import Pagination, StrictModel
 
@@ -73,7 +80,9 @@ def _date_or_datetime(value: Any) -> Any:
 
 
 #: A query bound: an ISO date (the whole UTC day) or an ISO date-time.
-DateOrDateTime = Annotated[datetime | date, BeforeValidator(_date_or_datetime)]
+DateOrDateTime = Annotated[
+    datetime | date, BeforeValidator(_date_or_datetime), AfterValidator(check_date)
+]
 
 
 class TransactionFilter(BaseModel):
@@ -121,16 +130,9 @@ class CreateHold(StrictModel):
     description: str | None = Field(default=None, max_length=1000)
     reference_id: str | None = Field(default=None, max_length=100)
     reference_type: str | None = Field(default=None, max_length=50)
-    expires_at: datetime | None = Field(
+    expires_at: BoundedDateTime | None = Field(
         default=None, description="when the hold lapses if not captured; default: 7 days from now"
     )
-
-    @field_validator("expires_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
 
 
 class CaptureHold(StrictModel):

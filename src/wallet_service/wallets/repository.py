@@ -57,7 +57,7 @@ async def insert(
 
 async def lock(conn: asyncpg.Connection, wallet_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT status, balance, held_amount FROM wallets WHERE wallet_id = $1 FOR UPDATE",
+        "SELECT status, balance, held_amount FROM wallets WHERE wallet_id = $1 FOR NO KEY UPDATE",
         wallet_id,
     )
 

@@ -4,6 +4,11 @@
 -- (company_id, id), so a row can never point at another company's data, and the tables can later
 -- be distributed by company_id (Citus) with every write staying inside one company.
 --
+-- Row locks are taken FOR NO KEY UPDATE (the mode a plain UPDATE of non-key columns takes): the
+-- foreign-key checks of inserts that reference a locked row (budget_usages, budget_history, a
+-- renewed budget) take KEY SHARE, which does not conflict with it, so such inserts never queue
+-- behind a posting or close a deadlock cycle with one.
+--
 -- The money rules live here as well as in Python: CHECK constraints make a negative balance, a hold
 -- larger than the balance, a closed wallet with money in it, or two overlapping ACTIVE budgets of one
 -- period type impossible; ledger_post() is the single place that moves a balance.
@@ -335,7 +340,7 @@ BEGIN
         WHERE wallet_id = p_wallet.wallet_id AND status = 'ACTIVE'
           AND start_date <= p_day AND end_date >= p_day
         ORDER BY budget_id
-        FOR UPDATE
+        FOR NO KEY UPDATE
     LOOP
         v_new_used := b.used_amount + p_amount;
         IF b.enforcement = 'HARD' AND v_new_used + b.reserved_amount > b.total_amount THEN

@@ -97,7 +97,7 @@ BEGIN
         WHERE wallet_id = p_wallet.wallet_id AND status = 'ACTIVE'
           AND start_date <= p_day AND end_date >= p_day
         ORDER BY budget_id
-        FOR UPDATE
+        FOR NO KEY UPDATE
     LOOP
         v_new_used := b.used_amount + p_amount;
         IF b.enforcement = 'HARD' AND v_new_used + b.reserved_amount > b.total_amount THEN
@@ -144,7 +144,7 @@ BEGIN
         HAVING sum(bu.amount) > 0
         ORDER BY bu.budget_id
     LOOP
-        SELECT * INTO b FROM budgets WHERE budget_id = u.budget_id FOR UPDATE;
+        SELECT * INTO b FROM budgets WHERE budget_id = u.budget_id FOR NO KEY UPDATE;
         v_give := least(p_amount, u.outstanding, b.used_amount);
         CONTINUE WHEN v_give <= 0;
         v_used := b.used_amount - v_give;

@@ -72,7 +72,7 @@ BEGIN
     END IF;
 
     -- The fixed lock order: the rows are locked as they leave the sort.
-    PERFORM 1 FROM wallets WHERE wallet_id IN (p_from, p_to) ORDER BY wallet_id FOR UPDATE;
+    PERFORM 1 FROM wallets WHERE wallet_id IN (p_from, p_to) ORDER BY wallet_id FOR NO KEY UPDATE;
 
     SELECT * INTO wf FROM wallets
     WHERE wallet_id = p_from AND (p_company_id IS NULL OR company_id = p_company_id);
@@ -235,7 +235,7 @@ BEGIN
         WHERE wallet_id = w.wallet_id AND status = 'ACTIVE' AND enforcement = 'HARD'
           AND start_date <= v_day AND end_date >= v_day
         ORDER BY budget_id
-        FOR UPDATE
+        FOR NO KEY UPDATE
     LOOP
         IF b.used_amount + b.reserved_amount + p_amount > b.total_amount THEN
             RAISE EXCEPTION USING MESSAGE = 'BUDGET_EXCEEDED',
@@ -273,7 +273,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t transactions;
 BEGIN
-    SELECT * INTO t FROM transactions WHERE txn_id = p_txn_id FOR UPDATE;
+    SELECT * INTO t FROM transactions WHERE txn_id = p_txn_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING MESSAGE = 'TRANSACTION_NOT_FOUND',
             DETAIL = format('No transaction %s.', p_txn_id);
@@ -359,7 +359,7 @@ BEGIN
             DETAIL = format('Hold %s holds %s; cannot capture %s.', p_txn_id, t.hold_amount, v_capture);
     END IF;
 
-    SELECT * INTO w FROM wallets WHERE wallet_id = t.wallet_id FOR UPDATE;
+    SELECT * INTO w FROM wallets WHERE wallet_id = t.wallet_id FOR NO KEY UPDATE;
     IF w.status <> 'ACTIVE' THEN
         RAISE EXCEPTION USING MESSAGE = 'WALLET_NOT_ACTIVE',
             DETAIL = format('Wallet %s is %s: its holds can be voided but not captured.',
@@ -434,7 +434,7 @@ BEGIN
         WHERE status = 'PENDING' AND hold_amount IS NOT NULL AND expires_at <= p_now
         ORDER BY wallet_id, txn_id
         LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
+        FOR NO KEY UPDATE SKIP LOCKED
     LOOP
         PERFORM hold_cancel(t, 'EXPIRED');
         v_count := v_count + 1;

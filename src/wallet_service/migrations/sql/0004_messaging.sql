@@ -59,7 +59,7 @@ DECLARE
     v_detail text;
 BEGIN
     -- the wallet lock serializes every delivery of this booking (and every posting of the wallet)
-    SELECT * INTO w FROM wallets WHERE wallet_id = p_wallet_id FOR UPDATE;
+    SELECT * INTO w FROM wallets WHERE wallet_id = p_wallet_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING MESSAGE = 'WALLET_NOT_FOUND', DETAIL = format('No wallet %s.', p_wallet_id);
     END IF;
@@ -134,7 +134,7 @@ BEGIN
     END IF;
     -- the row lock serializes concurrent cancellations of one booking
     SELECT * INTO c FROM booking_charges
-    WHERE wallet_id = p_wallet_id AND booking_id = p_booking_id FOR UPDATE;
+    WHERE wallet_id = p_wallet_id AND booking_id = p_booking_id FOR NO KEY UPDATE;
     IF NOT FOUND OR c.status <> 'DEBITED' THEN
         RETURN jsonb_build_object('applied', false, 'transaction', NULL);
     END IF;
