@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
-from tests.support import TEST_SECRET, Company, serve_in_thread
+from tests.support import TEST_SECRET, Company, serve_in_thread, with_database
 from wallet_service.app import create_app
 from wallet_service.config import Settings
 from wallet_service.db.migrate import migrate
@@ -34,21 +34,15 @@ def _server_url() -> str:
     return start_embedded(data_dir)
 
 
-def _with_database(url: str, name: str) -> str:
-    base, _, query = url.partition("?")
-    prefix = base.rsplit("/", 1)[0]
-    return f"{prefix}/{name}" + (f"?{query}" if query else "")
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh database, migrated, for this test session (dropped at the end)."""
     server = _server_url()
     name = f"wallet_test_{uuid.uuid4().hex[:12]}"
-    admin_url = _with_database(server, "postgres")
+    admin_url = with_database(server, "postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server, name)
+    url = with_database(server, name)
     migrate(url)
     yield url
     with psycopg.connect(admin_url, autocommit=True) as conn:

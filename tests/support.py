@@ -187,6 +187,13 @@ def booking(member: Member, amount: str, currency: str = "USD", **extra: Any) ->
     }
 
 
+def with_database(url: str, name: str) -> str:
+    """The same server URL (TCP or the embedded server's socket) with another database name."""
+    base, _, query = url.partition("?")
+    prefix = base.rsplit("/", 1)[0]
+    return f"{prefix}/{name}" + (f"?{query}" if query else "")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,6 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from tests.support import with_database
 from wallet_service.auth.caller import Role
 from wallet_service.auth.tokens import TokenVerifier
 from wallet_service.config import Settings
@@ -40,3 +41,37 @@ def test_token_command_requires_a_company_for_non_system_roles(tmp_path: Path) -
     done = _cli("token", "--role", "USER", env=env)
     assert done.returncode != 0
     assert "--company" in done.stderr
+
+
+def test_migrate_from_several_processes_at_once(database_url: str) -> None:
+    """`wallet-service migrate` brings a fresh database to the newest schema; instances starting
+    together serialise on an advisory lock, so each migration is applied exactly once."""
+    import psycopg
+
+    name = f"wallet_migrate_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(with_database(database_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = dict(os.environ, DATABASE_URL=with_database(database_url, name))
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "wallet_service", "migrate"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outputs = [p.communicate(timeout=120)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], outputs
+        with psycopg.connect(with_database(database_url, name)) as conn:
+            head = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+            functions = conn.execute(
+                "SELECT count(*) FROM pg_proc WHERE proname = 'ledger_post'"
+            ).fetchone()
+        assert head == [("0004",)]
+        assert functions == (1,)
+    finally:
+        with psycopg.connect(with_database(database_url, "postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
