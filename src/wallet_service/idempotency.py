@@ -32,29 +32,43 @@ def request_hash(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n".encode() + canonical).hexdigest()
 
 
-async def claim(
-    conn: asyncpg.Connection, caller: Caller, key: str | None, fingerprint: str
-) -> StoredResponse | None:
-    """Claim `key` for this transaction, or return the first request's stored answer.
-    Raises IdempotencyKeyReused when the key was used with another body."""
+@dataclass(frozen=True)
+class Keyed:
+    """An Idempotency-Key as the ledger's SQL functions take it: the caller's scope, the key and
+    the request's fingerprint."""
+
+    caller: str
+    key: str
+    fingerprint: str
+
+
+def keyed(caller: Caller, key: str | None, method: str, path: str, body: Any) -> Keyed | None:
+    """The request's Keyed, or None when it carries no Idempotency-Key."""
     if key is None:
         return None
-    prior = await conn.fetchval(
-        "SELECT idem_claim($1, $2, $3)", caller.idempotency_scope, key, fingerprint
-    )
+    return Keyed(caller.idempotency_scope, key, request_hash(method, path, body))
+
+
+def sql_args(idem: Keyed | None) -> tuple[str | None, str | None, str | None]:
+    """(caller, key, fingerprint) for the p_idem_* parameters of a ledger SQL function."""
+    return (idem.caller, idem.key, idem.fingerprint) if idem else (None, None, None)
+
+
+async def claim(conn: asyncpg.Connection, idem: Keyed | None) -> StoredResponse | None:
+    """Claim the key for this transaction, or return the first request's stored answer.
+    Raises IdempotencyKeyReused when the key was used with another body."""
+    if idem is None:
+        return None
+    prior = await conn.fetchval("SELECT idem_claim($1, $2, $3)", *sql_args(idem))
     if prior is None:
         return None
     return StoredResponse(status=prior["status"], body=prior["body"])
 
 
-async def remember(
-    conn: asyncpg.Connection, caller: Caller, key: str | None, status: int, body: Any
-) -> None:
+async def remember(conn: asyncpg.Connection, idem: Keyed | None, status: int, body: Any) -> None:
     """Store the answer of a claimed key, in the same transaction as the command's effects."""
-    if key is not None:
-        await conn.execute(
-            "SELECT idem_store($1, $2, $3, $4)", caller.idempotency_scope, key, status, body
-        )
+    if idem is not None:
+        await conn.execute("SELECT idem_store($1, $2, $3, $4)", idem.caller, idem.key, status, body)
 
 
 async def purge_expired(conn: asyncpg.Connection, now: datetime) -> int:

@@ -130,12 +130,12 @@ async def open_budget(
 async def create_budget(
     db: Database, caller: Caller, cmd: CreateBudget, idem_key: str | None
 ) -> tuple[int, dict[str, Any]]:
-    """POST /budgets: ADMIN (company), MANAGER (own and team wallets), SYSTEM."""
+    """POST /budgets: ADMIN (company), MANAGER (their team's wallets), SYSTEM."""
     require_role(caller, Role.ADMIN, Role.MANAGER, Role.SYSTEM)
-    fingerprint = idempotency.request_hash("POST", "/budgets", cmd.model_dump(mode="json"))
+    idem = idempotency.keyed(caller, idem_key, "POST", "/budgets", cmd.model_dump(mode="json"))
     not_found = WalletNotFound(f"no wallet {cmd.wallet_id}")
     async with db.transaction() as conn:
-        if (prior := await idempotency.claim(conn, caller, idem_key, fingerprint)) is not None:
+        if (prior := await idempotency.claim(conn, idem)) is not None:
             return prior.status, prior.body
         found = await repository.get_wallet(conn, cmd.wallet_id)
         if found is None:
@@ -158,7 +158,7 @@ async def create_budget(
             created_by=caller.sub,
             reason="created",
         )
-        await idempotency.remember(conn, caller, idem_key, 201, budget)
+        await idempotency.remember(conn, idem, 201, budget)
     return 201, budget
 
 
@@ -172,12 +172,11 @@ async def update_budget(
     BUDGET_OVERLAP. A new total re-evaluates the alert thresholds (a lowered total may cross
     some: announced now; a raised one re-arms those usage no longer reaches)."""
     require_role(caller, Role.ADMIN, Role.MANAGER, Role.SYSTEM)
-    fingerprint = idempotency.request_hash(
-        "PUT", f"/budgets/{budget_id}", cmd.model_dump(mode="json")
-    )
+    path = f"/budgets/{budget_id}"
+    idem = idempotency.keyed(caller, idem_key, "PUT", path, cmd.model_dump(mode="json"))
     not_found = BudgetNotFound(f"no budget {budget_id}")
     async with db.transaction() as conn:
-        if (prior := await idempotency.claim(conn, caller, idem_key, fingerprint)) is not None:
+        if (prior := await idempotency.claim(conn, idem)) is not None:
             return prior.status, prior.body
         found = await repository.get(conn, budget_id, for_update=True)
         if found is None:
@@ -252,7 +251,7 @@ async def update_budget(
                     "changed_by": str(caller.sub),
                 },
             )
-        await idempotency.remember(conn, caller, idem_key, 200, budget)
+        await idempotency.remember(conn, idem, 200, budget)
     return 200, budget
 
 

@@ -38,13 +38,13 @@ async def update_defaults(
 ) -> tuple[int, dict[str, object]]:
     _ensure_company_admin(caller, company_id)
     changes = cmd.model_dump(mode="json", exclude_none=True)
-    fingerprint = idempotency.request_hash("PUT", f"/companies/{company_id}/defaults", changes)
+    idem = idempotency.keyed(caller, idem_key, "PUT", f"/companies/{company_id}/defaults", changes)
     if "initial_balance" in changes:
         changes["initial_balance"] = cmd.initial_balance
     async with db.transaction() as conn:
-        if (prior := await idempotency.claim(conn, caller, idem_key, fingerprint)) is not None:
+        if (prior := await idempotency.claim(conn, idem)) is not None:
             return prior.status, prior.body
         row = await repository.upsert(conn, company_id, changes, caller.sub)
         body = CompanyDefaults.model_validate(row).model_dump(mode="json")
-        await idempotency.remember(conn, caller, idem_key, 200, body)
+        await idempotency.remember(conn, idem, 200, body)
     return 200, body

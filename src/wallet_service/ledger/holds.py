@@ -21,16 +21,14 @@ from wallet_service.ledger.schemas import CaptureHold, CreateHold
 EXPIRY_BATCH = 200
 
 
-def _fingerprint(idem_key: str | None, path: str, body: Any) -> str | None:
-    return idempotency.request_hash("POST", path, body) if idem_key else None
-
-
 async def place_hold(
     db: Database, caller: Caller, wallet_id: UUID, cmd: CreateHold, idem_key: str | None
 ) -> dict[str, Any]:
     """Reserve cmd.amount on the wallet: available_balance drops now, balance at capture."""
     require_role(caller, Role.SYSTEM)
-    path = f"/wallets/{wallet_id}/holds"
+    idem = idempotency.keyed(
+        caller, idem_key, "POST", f"/wallets/{wallet_id}/holds", cmd.model_dump(mode="json")
+    )
     async with db.connection() as conn:
         return await repository.place_hold(
             conn,
@@ -40,9 +38,7 @@ async def place_hold(
             reference_id=cmd.reference_id,
             reference_type=cmd.reference_type,
             expires_at=cmd.expires_at,
-            idem_caller=caller.idempotency_scope if idem_key else None,
-            idem_key=idem_key,
-            idem_hash=_fingerprint(idem_key, path, cmd.model_dump(mode="json")),
+            idem=idem,
         )
 
 
@@ -52,29 +48,27 @@ async def capture(
     """Take all (default) or part of an open hold; the rest is released."""
     require_role(caller, Role.SYSTEM)
     cmd = cmd or CaptureHold()
-    path = f"/transactions/{txn_id}/capture"
+    idem = idempotency.keyed(
+        caller, idem_key, "POST", f"/transactions/{txn_id}/capture", cmd.model_dump(mode="json")
+    )
     async with db.connection() as conn:
         return await repository.capture_hold(
             conn,
             txn_id=txn_id,
             amount=cmd.amount,
-            idem_caller=caller.idempotency_scope if idem_key else None,
-            idem_key=idem_key,
-            idem_hash=_fingerprint(idem_key, path, cmd.model_dump(mode="json")),
+            idem=idem,
         )
 
 
 async def void(db: Database, caller: Caller, txn_id: UUID, idem_key: str | None) -> dict[str, Any]:
     """Release an open hold entirely."""
     require_role(caller, Role.SYSTEM)
-    path = f"/transactions/{txn_id}/void"
+    idem = idempotency.keyed(caller, idem_key, "POST", f"/transactions/{txn_id}/void", {})
     async with db.connection() as conn:
         return await repository.void_hold(
             conn,
             txn_id=txn_id,
-            idem_caller=caller.idempotency_scope if idem_key else None,
-            idem_key=idem_key,
-            idem_hash=_fingerprint(idem_key, path, {}),
+            idem=idem,
         )
 
 

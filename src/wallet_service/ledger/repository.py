@@ -10,6 +10,8 @@ from uuid import UUID
 
 import asyncpg
 
+from wallet_service.idempotency import Keyed, sql_args
+
 
 async def post(
     conn: asyncpg.Connection,
@@ -22,9 +24,7 @@ async def post(
     reference_type: str | None = None,
     metadata: dict[str, Any] | None = None,
     company_id: UUID | None = None,
-    idem_caller: str | None = None,
-    idem_key: str | None = None,
-    idem_hash: str | None = None,
+    idem: Keyed | None = None,
 ) -> dict[str, Any]:
     """Post a CREDIT or DEBIT; returns {"status", "body", "replayed"} (see ledger_post)."""
     result: dict[str, Any] = await conn.fetchval(
@@ -37,9 +37,7 @@ async def post(
         reference_type,
         metadata,
         company_id,
-        idem_caller,
-        idem_key,
-        idem_hash,
+        *sql_args(idem),
     )
     return result
 
@@ -97,9 +95,7 @@ async def transfer(
     description: str | None,
     reference_id: str | None,
     company_id: UUID | None,
-    idem_caller: str | None,
-    idem_key: str | None,
-    idem_hash: str | None,
+    idem: Keyed | None,
 ) -> dict[str, Any]:
     """Move money between two wallets; returns {"status", "body", "replayed"} (ledger_transfer)."""
     result: dict[str, Any] = await conn.fetchval(
@@ -110,9 +106,7 @@ async def transfer(
         description,
         reference_id,
         company_id,
-        idem_caller,
-        idem_key,
-        idem_hash,
+        *sql_args(idem),
     )
     return result
 
@@ -126,9 +120,7 @@ async def place_hold(
     reference_id: str | None,
     reference_type: str | None,
     expires_at: datetime | None,
-    idem_caller: str | None,
-    idem_key: str | None,
-    idem_hash: str | None,
+    idem: Keyed | None,
 ) -> dict[str, Any]:
     """Place a hold; returns {"status", "body", "replayed"} (ledger_hold)."""
     result: dict[str, Any] = await conn.fetchval(
@@ -139,9 +131,7 @@ async def place_hold(
         reference_id,
         reference_type,
         expires_at,
-        idem_caller,
-        idem_key,
-        idem_hash,
+        *sql_args(idem),
     )
     return result
 
@@ -151,18 +141,14 @@ async def capture_hold(
     *,
     txn_id: UUID,
     amount: Decimal | None,
-    idem_caller: str | None,
-    idem_key: str | None,
-    idem_hash: str | None,
+    idem: Keyed | None,
 ) -> dict[str, Any]:
     """Capture all or part of an open hold (ledger_capture)."""
     result: dict[str, Any] = await conn.fetchval(
         "SELECT ledger_capture($1, $2, $3, $4, $5)",
         txn_id,
         amount,
-        idem_caller,
-        idem_key,
-        idem_hash,
+        *sql_args(idem),
     )
     return result
 
@@ -171,13 +157,11 @@ async def void_hold(
     conn: asyncpg.Connection,
     *,
     txn_id: UUID,
-    idem_caller: str | None,
-    idem_key: str | None,
-    idem_hash: str | None,
+    idem: Keyed | None,
 ) -> dict[str, Any]:
     """Void an open hold (ledger_void)."""
     result: dict[str, Any] = await conn.fetchval(
-        "SELECT ledger_void($1, $2, $3, $4)", txn_id, idem_caller, idem_key, idem_hash
+        "SELECT ledger_void($1, $2, $3, $4)", txn_id, *sql_args(idem)
     )
     return result
 

@@ -21,13 +21,8 @@ async def post_transaction(
 ) -> dict[str, Any]:
     """A CREDIT or DEBIT on a wallet (SYSTEM only), in one database statement."""
     require_role(caller, Role.SYSTEM)
-    fingerprint = (
-        idempotency.request_hash(
-            "POST", f"/wallets/{wallet_id}/transactions", cmd.model_dump(mode="json")
-        )
-        if idem_key
-        else None
-    )
+    path = f"/wallets/{wallet_id}/transactions"
+    idem = idempotency.keyed(caller, idem_key, "POST", path, cmd.model_dump(mode="json"))
     async with db.connection() as conn:
         return await repository.post(
             conn,
@@ -38,9 +33,7 @@ async def post_transaction(
             reference_id=cmd.reference_id,
             reference_type=cmd.reference_type,
             metadata=cmd.metadata,
-            idem_caller=caller.idempotency_scope if idem_key else None,
-            idem_key=idem_key,
-            idem_hash=fingerprint,
+            idem=idem,
         )
 
 

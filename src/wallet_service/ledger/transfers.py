@@ -24,11 +24,7 @@ async def transfer(
     wallets belong to the caller's company (non-SYSTEM) while it holds their locks, and refuses a
     SYSTEM transfer between two companies."""
     require_role(caller, Role.ADMIN, Role.MANAGER, Role.SYSTEM)
-    fingerprint = (
-        idempotency.request_hash("POST", "/transfers", cmd.model_dump(mode="json"))
-        if idem_key
-        else None
-    )
+    idem = idempotency.keyed(caller, idem_key, "POST", "/transfers", cmd.model_dump(mode="json"))
     async with db.connection() as conn:
         for wallet_id in (cmd.from_wallet_id, cmd.to_wallet_id):
             not_found = WalletNotFound(f"no wallet {wallet_id}")
@@ -44,7 +40,5 @@ async def transfer(
             description=cmd.description,
             reference_id=cmd.reference_id,
             company_id=caller.company_id if caller.role is not Role.SYSTEM else None,
-            idem_caller=caller.idempotency_scope if idem_key else None,
-            idem_key=idem_key,
-            idem_hash=fingerprint,
+            idem=idem,
         )

@@ -69,9 +69,9 @@ async def create_wallet(
 ) -> tuple[int, dict[str, Any]]:
     """POST /wallets: ADMIN (company), MANAGER (own and team), SYSTEM."""
     require_role(caller, Role.ADMIN, Role.MANAGER, Role.SYSTEM)
-    fingerprint = idempotency.request_hash("POST", "/wallets", cmd.model_dump(mode="json"))
+    idem = idempotency.keyed(caller, idem_key, "POST", "/wallets", cmd.model_dump(mode="json"))
     async with db.transaction() as conn:
-        if (prior := await idempotency.claim(conn, caller, idem_key, fingerprint)) is not None:
+        if (prior := await idempotency.claim(conn, idem)) is not None:
             return prior.status, prior.body
         owner = await users.get_owner(conn, cmd.user_id)
         if owner is None:  # perhaps the user service knows them (when USER_SERVICE_URL is set)
@@ -83,7 +83,7 @@ async def create_wallet(
             raise not_found
         ensure_can_manage(caller, owner, not_found)
         wallet = await open_wallet(conn, owner, cmd.currency.value, cmd.initial_balance)
-        await idempotency.remember(conn, caller, idem_key, 201, wallet)
+        await idempotency.remember(conn, idem, 201, wallet)
     return 201, wallet
 
 
@@ -122,11 +122,11 @@ async def change_status(
     """PUT /wallets/{walletId}/status: freeze, unfreeze or close (close needs a zero balance)."""
     require_role(caller, Role.ADMIN, Role.MANAGER, Role.SYSTEM)
     not_found = WalletNotFound(f"no wallet {wallet_id}")
-    fingerprint = idempotency.request_hash(
-        "PUT", f"/wallets/{wallet_id}/status", cmd.model_dump(mode="json")
+    idem = idempotency.keyed(
+        caller, idem_key, "PUT", f"/wallets/{wallet_id}/status", cmd.model_dump(mode="json")
     )
     async with db.transaction() as conn:
-        if (prior := await idempotency.claim(conn, caller, idem_key, fingerprint)) is not None:
+        if (prior := await idempotency.claim(conn, idem)) is not None:
             return prior.status, prior.body
         owner = await repository.get_owner(conn, wallet_id)
         if owner is None:
@@ -156,5 +156,5 @@ async def change_status(
             found = await repository.get_by_id(conn, wallet_id)
             assert found is not None
             wallet = found[0]
-        await idempotency.remember(conn, caller, idem_key, 200, wallet)
+        await idempotency.remember(conn, idem, 200, wallet)
     return 200, wallet
