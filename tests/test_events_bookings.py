@@ -3,6 +3,7 @@ refunded at most once and never more than was debited, budget usage given back."
 
 from __future__ import annotations
 
+import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
@@ -161,11 +162,37 @@ def test_partial_refund(company: Company) -> None:
     assert company.wallet(gus)["balance"] == "75.00"
 
 
-def test_cancelling_an_unknown_booking_changes_nothing(company: Company) -> None:
+def test_a_cancellation_that_overtakes_its_booking_prevents_the_charge(company: Company) -> None:
+    """Deliveries can overtake each other (concurrent consumers, retries): a cancellation that
+    arrives first is remembered, and the booking, when it arrives, is never charged."""
     hal = company.member(balance="20.00")
-    r = company.event("BookingCancelled", {"booking_id": "never", "user_id": str(hal.user_id)})
-    assert r.status_code == 200 and r.json()["applied"] is False
+    data = booking(hal, "15.00")
+    cancel = {"booking_id": data["booking_id"], "user_id": str(hal.user_id)}
+    first = company.event("BookingCancelled", cancel)
+    assert first.status_code == 200 and first.json()["result"] is None
+    late = company.event("BookingCreated", data)
+    assert late.status_code == 200 and late.json()["applied"] is False
+    again = company.event("BookingCancelled", cancel)
+    assert again.status_code == 200 and again.json()["applied"] is False
     assert company.wallet(hal)["balance"] == "20.00"
+    assert len(company.transactions(hal)) == 1, "only the funding credit"
+
+
+def test_bookings_and_cancellations_in_any_order_leave_nothing_charged(company: Company) -> None:
+    liv = company.member(balance="500.00")
+    bookings = [booking(liv, "10.00") for _ in range(15)]
+    events = [("BookingCreated", b) for b in bookings] + [
+        ("BookingCancelled", {"booking_id": b["booking_id"], "user_id": str(liv.user_id)})
+        for b in bookings
+    ]
+    random.shuffle(events)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda e: company.event(*e), events))
+    assert [r.status_code for r in answers] == [200] * len(events)
+    assert company.wallet(liv)["balance"] == "500.00"
+    debits = [t for t in company.transactions(liv) if t["type"] == "DEBIT"]
+    refunds = [t for t in company.transactions(liv) if t["reference_type"] == "BOOKING_REFUND"]
+    assert len(debits) == len(refunds), "every booking that was charged was refunded"
 
 
 def test_racing_deliveries_debit_once_and_refund_once(company: Company) -> None:

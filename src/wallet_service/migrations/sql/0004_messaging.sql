@@ -21,11 +21,13 @@ CREATE TABLE booking_charges (
     company_id      uuid NOT NULL,
     wallet_id       uuid NOT NULL,
     booking_id      varchar(100) NOT NULL,
-    -- DEBITED: the booking was paid; FAILED: it was refused (debit_txn_id is the FAILED entry)
+    -- DEBITED: the booking was paid; FAILED: it was refused (debit_txn_id is the FAILED entry);
+    -- CANCELLED: its cancellation arrived before it (deliveries can overtake each other), so it
+    -- must never be charged (no debit_txn_id, amount 0)
     status          varchar(20) NOT NULL,
     amount          numeric(15,2) NOT NULL,
-    currency        varchar(3) NOT NULL,
-    debit_txn_id    uuid NOT NULL REFERENCES transactions (txn_id),
+    currency        varchar(3),
+    debit_txn_id    uuid REFERENCES transactions (txn_id),
     refunded        numeric(15,2) NOT NULL DEFAULT 0,
     refund_txn_id   uuid REFERENCES transactions (txn_id),
     created_at      timestamptz NOT NULL DEFAULT now(),
@@ -33,7 +35,8 @@ CREATE TABLE booking_charges (
     PRIMARY KEY (wallet_id, booking_id),
     CONSTRAINT booking_charges_wallet_fk FOREIGN KEY (company_id, wallet_id)
         REFERENCES wallets (company_id, wallet_id),
-    CONSTRAINT booking_charges_status CHECK (status IN ('DEBITED', 'FAILED')),
+    CONSTRAINT booking_charges_status CHECK (status IN ('DEBITED', 'FAILED', 'CANCELLED')),
+    CONSTRAINT booking_decided_by_entry CHECK ((status = 'CANCELLED') = (debit_txn_id IS NULL)),
     CONSTRAINT booking_refund_within_debit CHECK (refunded >= 0 AND refunded <= amount),
     CONSTRAINT booking_refund_once CHECK ((refund_txn_id IS NULL) = (refunded = 0)),
     CONSTRAINT booking_failed_not_refunded CHECK (status = 'DEBITED' OR refunded = 0)
@@ -65,6 +68,7 @@ BEGIN
     END IF;
     SELECT * INTO c FROM booking_charges WHERE wallet_id = p_wallet_id AND booking_id = p_booking_id;
     IF FOUND THEN
+        -- decided before: paid, refused, or cancelled before it arrived (then never charged)
         RETURN jsonb_build_object('applied', false, 'transaction',
             (SELECT txn_json(x) FROM transactions x WHERE x.txn_id = c.debit_txn_id));
     END IF;
@@ -116,14 +120,17 @@ END $$;
 
 -- ---------------------------------------------------------------------------------------------
 -- BookingCancelled: refund a paid booking once, by default in full, never more than was debited.
--- Returns {"applied": bool, "transaction": <txn_json> | null}; applied = false (and nothing
--- changes) when the booking was never paid, was refused, or was already refunded.
+-- Returns {"applied": bool, "transaction": <txn_json> | null}; applied = false when the booking
+-- was refused or already refunded. A cancellation that overtakes its booking (both are delivered
+-- concurrently, or the booking is being retried) leaves a CANCELLED mark, so the booking, when it
+-- arrives, is never charged.
 -- ---------------------------------------------------------------------------------------------
 
 CREATE FUNCTION booking_refund(p_wallet_id uuid, p_booking_id text, p_amount numeric DEFAULT NULL,
                                p_description text DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
+    w wallets;
     c booking_charges;
     v_amount numeric(15,2);
     v_posted jsonb;
@@ -132,10 +139,20 @@ BEGIN
         RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR',
             DETAIL = 'refund_amount must be greater than 0 with at most 2 decimals';
     END IF;
-    -- the row lock serializes concurrent cancellations of one booking
+    -- the wallet lock, taken first as booking_debit does, serializes this cancellation with
+    -- every delivery of the booking and of other cancellations
+    SELECT * INTO w FROM wallets WHERE wallet_id = p_wallet_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING MESSAGE = 'WALLET_NOT_FOUND', DETAIL = format('No wallet %s.', p_wallet_id);
+    END IF;
     SELECT * INTO c FROM booking_charges
-    WHERE wallet_id = p_wallet_id AND booking_id = p_booking_id FOR NO KEY UPDATE;
-    IF NOT FOUND OR c.status <> 'DEBITED' THEN
+    WHERE wallet_id = p_wallet_id AND booking_id = p_booking_id;
+    IF NOT FOUND THEN
+        INSERT INTO booking_charges (company_id, wallet_id, booking_id, status, amount)
+        VALUES (w.company_id, p_wallet_id, p_booking_id, 'CANCELLED', 0);
+        RETURN jsonb_build_object('applied', true, 'transaction', NULL);
+    END IF;
+    IF c.status <> 'DEBITED' THEN
         RETURN jsonb_build_object('applied', false, 'transaction', NULL);
     END IF;
     IF c.refund_txn_id IS NOT NULL THEN
