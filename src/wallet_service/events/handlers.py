@@ -24,7 +24,7 @@ from wallet_service.events.schemas import (
     UserCreated,
 )
 from wallet_service.users import repository as users
-from wallet_service.users.client import directory_for
+from wallet_service.users import service as user_directory
 from wallet_service.wallets import repository as wallets
 from wallet_service.wallets.service import open_wallet
 
@@ -135,13 +135,7 @@ async def _learn_user(db: Database, user_id: UUID) -> None:
     """An event names a user unknown here: when a user service is configured and knows them,
     register them as their UserCreated would have (before the event's own transaction, so no
     database transaction waits on an HTTP call)."""
-    directory = directory_for(db)
-    if directory is None:
-        return
-    async with db.connection() as conn:
-        if await users.get_owner(conn, user_id) is not None:
-            return
-    remote = await directory.fetch(user_id)
+    remote = await user_directory.look_up(db, user_id)
     if remote is not None:
         async with db.transaction() as conn:
             await user_created(conn, UserCreated.model_validate(remote.model_dump()))

@@ -17,7 +17,6 @@ from wallet_service.events import outbox
 from wallet_service.ledger import repository as ledger
 from wallet_service.users import repository as users
 from wallet_service.users import service as user_directory
-from wallet_service.users.client import directory_for
 from wallet_service.wallets import repository
 from wallet_service.wallets.rules import check_transition
 from wallet_service.wallets.schemas import ChangeStatus, CreateWallet, WalletStatus
@@ -67,15 +66,17 @@ async def open_wallet(
 async def create_wallet(
     db: Database, caller: Caller, cmd: CreateWallet, idem_key: str | None
 ) -> tuple[int, dict[str, Any]]:
-    """POST /wallets: ADMIN (company), MANAGER (own and team), SYSTEM."""
+    """POST /wallets: ADMIN (company), MANAGER (their team), SYSTEM."""
     require_role(caller, Role.ADMIN, Role.MANAGER, Role.SYSTEM)
     idem = idempotency.keyed(caller, idem_key, "POST", "/wallets", cmd.model_dump(mode="json"))
+    # a user unknown here may be known to the user service: ask before the transaction opens
+    remote = await user_directory.look_up(db, cmd.user_id)
     async with db.transaction() as conn:
         if (prior := await idempotency.claim(conn, idem)) is not None:
             return prior.status, prior.body
         owner = await users.get_owner(conn, cmd.user_id)
-        if owner is None:  # perhaps the user service knows them (when USER_SERVICE_URL is set)
-            owner = await user_directory.learn(conn, directory_for(db), cmd.user_id)
+        if owner is None and remote is not None:
+            owner = await user_directory.remember(conn, remote)
         not_found = UserNotFound(
             f"no user {cmd.user_id}; users are registered by the UserCreated event"
         )
