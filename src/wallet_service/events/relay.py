@@ -5,14 +5,19 @@ event_id and whose body is the envelope {event_id, event_type, timestamp, data}.
 publisher confirms, and a row is marked published only after the broker confirmed it; rows whose
 publication failed are handed back and sent again, so delivery is at-least-once (consumers dedupe
 by event_id). Only committed rows are visible to the relay, so nothing is published for a change
-that rolled back. With the broker down the service keeps writing the outbox; the relay reconnects
-with backoff and catches up, each wallet's events in order."""
+that rolled back. A batch is published only while its lease lasts: before each message the relay
+checks that the lease outlives the confirm timeout, and otherwise stops and hands back the rest (so
+its publications end before another relay may re-claim the rows). With the broker down the service
+keeps writing the outbox; the relay reconnects with backoff and catches up, each wallet's events
+in order."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aio_pika
@@ -41,12 +46,26 @@ class RelayConfig:
     idle_s: float = 0.2
     confirm_timeout_s: float = 10.0
 
+    def __post_init__(self) -> None:
+        if self.lease_s <= self.confirm_timeout_s:
+            raise ValueError(
+                "lease_s must exceed confirm_timeout_s (a publish must end in its lease)"
+            )
+
 
 class Relay:
     """Publishes the outbox; run() until stop()."""
 
-    def __init__(self, db: Database, amqp_url: str, config: RelayConfig | None = None):
+    def __init__(
+        self,
+        db: Database,
+        amqp_url: str,
+        config: RelayConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.db = db
+        self.clock = clock
         self.url = amqp_url
         self.config = config or RelayConfig()
         self.published = 0
@@ -80,17 +99,28 @@ class Relay:
             self._connection = None
 
     async def publish_batch(self, exchange: AbstractExchange) -> int:
-        """Claim a batch, publish it in order with confirms, mark what the broker confirmed and
-        hand back the rest. Raises when the broker fails mid-batch."""
+        """Claim a batch, publish it in order with confirms while its lease lasts, mark what the
+        broker confirmed and hand back the rest. Raises when the broker fails mid-batch."""
+        # measured before the claim transaction starts, so never later than the lease's end in
+        # the database (claimed_until = the transaction's now() + lease_s)
+        deadline = self.clock() + self.config.lease_s
         async with self.db.connection() as conn:
-            rows = await pending.claim(
+            batch = await pending.claim(
                 conn, limit=self.config.batch_size, lease_s=self.config.lease_s
             )
-        if not rows:
+        if not batch.rows:
             return 0
         confirmed: list[int] = []
         try:
-            for row in rows:
+            for row in batch.rows:
+                # the confirm (or its timeout) must come before the lease ends: past it, another
+                # relay may have claimed the rest and be publishing it
+                if deadline - self.clock() <= self.config.confirm_timeout_s:
+                    log.warning(
+                        "relay: lease running out, handing back %d unsent events",
+                        len(batch.rows) - len(confirmed),
+                    )
+                    break
                 event = envelope(row)
                 message = aio_pika.Message(
                     body=orjson.dumps(event),
@@ -110,16 +140,16 @@ class Relay:
                 PUBLISHED.labels(event["event_type"]).inc()
         finally:
             # shielded: even when cancelled mid-batch, record what the broker already has
-            await asyncio.shield(self._settle(confirmed, [r["seq"] for r in rows]))
+            await asyncio.shield(self._settle(batch, confirmed))
         self.published += len(confirmed)
         return len(confirmed)
 
-    async def _settle(self, confirmed: list[int], claimed: list[int]) -> None:
+    async def _settle(self, batch: pending.Claim, confirmed: list[int]) -> None:
         done = set(confirmed)
         try:
             async with self.db.connection() as conn:
                 await pending.mark_published(conn, confirmed)
-                await pending.release(conn, [s for s in claimed if s not in done])
+                await pending.release(conn, batch.token, [s for s in batch.seqs if s not in done])
         except Exception:
             # the leases run out and the rows are sent again: duplicates, never losses
             log.exception("relay: could not record the publication of %d events", len(done))

@@ -5,8 +5,10 @@
 --   * by business key: booking_charges holds one row per (wallet, booking), so a booking is
 --     debited once, and refunded at most once and never for more than was debited, whatever the
 --     event ids of its deliveries. The CHECKs make a larger refund impossible.
--- The relay leases outbox rows (claimed_until) so several relay instances do not publish the same
--- row in the normal case, without holding a row lock while waiting on the broker.
+-- The relay leases outbox rows (claimed_until, claim_token) so several relay instances do not
+-- publish the same row in the normal case, without holding a row lock while waiting on the broker;
+-- the token names the claim holding the lease, so a relay whose lease ran out cannot release rows
+-- another relay has claimed since (events/pending.py).
 
 CREATE TABLE processed_events (
     event_id      uuid PRIMARY KEY,
@@ -42,7 +44,7 @@ CREATE TABLE booking_charges (
     CONSTRAINT booking_failed_not_refunded CHECK (status = 'DEBITED' OR refunded = 0)
 );
 
-ALTER TABLE outbox ADD COLUMN claimed_until timestamptz;
+ALTER TABLE outbox ADD COLUMN claimed_until timestamptz, ADD COLUMN claim_token uuid;
 
 -- ---------------------------------------------------------------------------------------------
 -- BookingCreated: debit the wallet once per booking, or record why it was refused.
@@ -170,5 +172,5 @@ BEGIN
     RETURN jsonb_build_object('applied', true, 'transaction', v_posted -> 'body');
 END $$;
 
--- the relay asks "is an earlier row of this wallet still unpublished and leased?" per candidate
+-- the relay asks "is an earlier row of this wallet unpublished and leased?" per candidate
 CREATE INDEX idx_outbox_unpublished_wallet ON outbox (wallet_id, seq) WHERE published_at IS NULL;
