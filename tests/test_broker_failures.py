@@ -6,6 +6,11 @@ messages in hand and loses none."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import re
+import shutil
+import subprocess
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -156,3 +161,181 @@ def test_graceful_stop_finishes_messages_in_hand_and_loses_none(topology: Topolo
 
     asyncio.run(_with_consumer(topology, slow, second_run))
     assert sorted(finished) == sorted(names)  # nothing lost, nothing applied twice
+
+
+@contextlib.contextmanager
+def _policy(name: str, queues: list[str], definition: dict[str, Any]) -> Iterator[None]:
+    """A RabbitMQ policy on exactly these queues for the duration (set and cleared with
+    rabbitmqctl; the test is skipped without it)."""
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        pytest.skip("rabbitmqctl is not available to set a policy")
+    pattern = "^(" + "|".join(re.escape(q) for q in queues) + ")$"
+    spec = orjson.dumps(definition).decode()
+    subprocess.run(
+        [ctl, "set_policy", "--apply-to", "queues", "--priority", "100", name, pattern, spec],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield
+    finally:
+        subprocess.run([ctl, "clear_policy", name], check=False, capture_output=True)
+
+
+async def _inbox_counts(queue_name: str) -> tuple[int, int]:
+    """(messages ready, consumers) of a queue, through a passive declare."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name, passive=True)
+        declared = queue.declaration_result
+        return declared.message_count or 0, declared.consumer_count or 0
+
+
+def test_copies_the_broker_refuses_are_requeued_and_do_not_stall_the_consumer(
+    topology: Topology,
+) -> None:
+    """The DLQ and the first retry queue refuse every publish (max-length 0, reject-publish): the
+    broker nacks the copies. The originals go back to the end of the inbox (not left unacked
+    holding the prefetch slots), so the good messages behind them are handled, and the poison ones
+    are not lost."""
+    topo = dataclasses.replace(topology, prefetch=2, requeue_delay_s=0.2)
+    handled: list[str] = []
+
+    async def handle(event: IncomingEvent) -> EventResult:
+        if event.data["kind"] == "transient":
+            raise ServiceUnavailable("the database is unavailable")
+        handled.append(event.data["name"])
+        return EventResult(event_id=event.event_id, event_type=event.event_type, applied=True)
+
+    good = [f"good{i}" for i in range(5)]
+
+    async def scenario(consumer: Consumer) -> None:
+        await publish_async(
+            topo.sources[0],
+            [b"not json", b"not json either"]
+            + [envelope("Test", {"kind": "transient", "name": f"t{i}"}) for i in range(2)]
+            + [envelope("Test", {"kind": "good", "name": n}) for n in good],
+        )
+        await _eventually(lambda: len(handled) >= len(good))
+
+    refusing = [topo.dlq, f"{topo.retry_prefix}.1"]
+    reject = {"max-length": 0, "overflow": "reject-publish"}
+    with _policy(f"test-refuse-{topo.inbox}", refusing, reject):
+        asyncio.run(_with_consumer(topo, handle, scenario))
+    assert sorted(handled) == good
+    ready, consumers = asyncio.run(_inbox_counts(topo.inbox))
+    assert (ready, consumers) == (4, 0)  # the poison messages are back in the inbox, none lost
+
+
+def test_a_missing_retry_queue_loses_no_message(topology: Topology) -> None:
+    """Copies are published `mandatory`, and a returned (unroutable) copy is a failure: with the
+    retry queue gone the message goes back to the inbox instead of being acked, and is applied
+    once it succeeds."""
+    topo = dataclasses.replace(topology, requeue_delay_s=0.1)
+    calls: list[str] = []
+
+    async def flaky(event: IncomingEvent) -> EventResult:
+        calls.append(event.data["name"])
+        if len(calls) <= 2:
+            raise ServiceUnavailable("the database is unavailable")
+        return EventResult(event_id=event.event_id, event_type=event.event_type, applied=True)
+
+    async def scenario(consumer: Consumer) -> None:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(f"{topo.retry_prefix}.1")
+        await publish_async(topo.sources[0], [envelope("Test", {"name": "m"})])
+        await _eventually(lambda: len(calls) >= 3)
+
+    asyncio.run(_with_consumer(topo, flaky, scenario))
+    assert calls == ["m", "m", "m"]
+
+
+def test_dead_lettered_after_retries_keeps_the_original_exchange_and_routing_key(
+    topology: Topology,
+) -> None:
+    topo = dataclasses.replace(topology, retry_delays_s=(0.05, 0.05))
+
+    async def failing(event: IncomingEvent) -> EventResult:
+        raise ServiceUnavailable("the database is unavailable")
+
+    async def scenario(consumer: Consumer) -> list[aio_pika.abc.AbstractIncomingMessage]:
+        await publish_async(topo.sources[0], [envelope("BookingCreated", {"name": "x"})])
+        return await _drain(topo.dlq, want=1)
+
+    [message] = asyncio.run(_with_consumer(topo, failing, scenario))
+    headers = message.headers or {}
+    assert headers["x-retry-count"] == 2
+    assert headers["x-original-exchange"] == topo.sources[0]
+    assert headers["x-original-routing-key"] == "BookingCreated"
+    assert message.routing_key == "BookingCreated"
+    # the broker's own death headers are its business: none copied from the retry queue
+    copied = [k for k in headers if k.startswith(("x-first-death-", "x-last-death-"))]
+    broker_death = headers.get("x-death") or []
+    assert isinstance(broker_death, list)
+    assert not copied
+    assert all(d["queue"] == topo.dlq for d in broker_death)
+
+
+def test_a_cancelled_subscription_reconnects_and_redeclares(topology: Topology) -> None:
+    """The broker cancels the consumer when its queue is deleted (or on failover): the session
+    ends, and the reconnect re-declares the inbox and consumes it again."""
+    handled: list[str] = []
+
+    async def handle(event: IncomingEvent) -> EventResult:
+        handled.append(event.data["name"])
+        return EventResult(event_id=event.event_id, event_type=event.event_type, applied=True)
+
+    async def scenario(consumer: Consumer) -> None:
+        await publish_async(topology.sources[0], [envelope("Test", {"name": "before"})])
+        await _eventually(lambda: handled == ["before"])
+        assert consumer.connected
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(topology.inbox)
+
+        async def redeclared() -> bool:
+            try:
+                return (await _inbox_counts(topology.inbox))[1] == 1
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                return False
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while not await redeclared():
+            assert loop.time() < deadline, "the inbox was not re-declared and consumed"
+            await asyncio.sleep(0.1)
+        after = [envelope("Test", {"name": f"after{i}"}) for i in range(3)]
+        await publish_async(topology.sources[0], list(after))
+        await _eventually(lambda: len(handled) == 4)
+        await _eventually(lambda: consumer.connected)
+
+    asyncio.run(_with_consumer(topology, handle, scenario))
+    assert handled == ["before", "after0", "after1", "after2"]
+
+
+def test_a_channel_closed_by_the_broker_reconnects(topology: Topology) -> None:
+    """A channel error (here: acking an unknown delivery tag, 406 PRECONDITION_FAILED; in
+    production e.g. consumer_timeout) closes the consumer's channel but not the connection: the
+    session ends and the reconnect consumes again."""
+    handled: list[str] = []
+
+    async def handle(event: IncomingEvent) -> EventResult:
+        handled.append(event.data["name"])
+        return EventResult(event_id=event.event_id, event_type=event.event_type, applied=True)
+
+    async def scenario(consumer: Consumer) -> None:
+        channel = consumer._channel
+        assert channel is not None
+        underlay = await channel.get_underlay_channel()
+        await underlay.basic_ack(987654)  # the broker closes the channel for this
+        await _eventually(lambda: channel.is_closed)
+        await _eventually(lambda: consumer.connected and consumer._channel is not channel)
+        await publish_async(topology.sources[0], [envelope("Test", {"name": "after"})])
+        await _eventually(lambda: handled == ["after"])
+
+    asyncio.run(_with_consumer(topology, handle, scenario))
