@@ -64,9 +64,9 @@ def base_url(settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture
-def company(base_url: str) -> Company:
+def company(base_url: str, database_url: str) -> Company:
     """A fresh tenant with SYSTEM and ADMIN clients; make users with company.member(...)."""
-    return Company(base_url)
+    return Company(base_url, database_url=database_url)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import jwt
+import psycopg
 import uvicorn
 
 TEST_SECRET = "test-secret-for-the-wallet-service-suite-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -81,6 +82,8 @@ class Company:
 
     base_url: str
     company_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    #: the test database, so feed reads can first wait for in-flight transactions (see events())
+    database_url: str | None = None
 
     def __post_init__(self) -> None:
         self.system = Api(self.base_url, token("SYSTEM"))
@@ -128,6 +131,23 @@ class Company:
             self.credit(m.wallet_id, balance)
             m.wallet = self.wallet(m)
         return m
+
+    def events(
+        self, after: str | None = None, limit: int = 1000, *, settled: bool = True
+    ) -> dict[str, Any]:
+        """One page of the company's feed (GET /events as its ADMIN), read once the database has
+        no transaction in flight. The feed holds back rows while an older transaction is still
+        open (even a background autovacuum ANALYZE), so that it never skips one that commits
+        late; a test that has just written and wants to see its events waits for that first."""
+        if settled and self.database_url:
+            settle(self.database_url)
+        params: dict[str, Any] = {"limit": limit}
+        if after:
+            params["after"] = after
+        r = self.admin.get("/events", params=params)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
 
     def set_defaults(self, **defaults: Any) -> dict[str, Any]:
         r = self.admin.put(f"/companies/{self.company_id}/defaults", json=defaults)
@@ -185,6 +205,23 @@ def booking(member: Member, amount: str, currency: str = "USD", **extra: Any) ->
         "currency": currency,
         **extra,
     }
+
+
+def settle(database_url: str, timeout: float = 10.0) -> None:
+    """Wait until no other session of the database has a transaction with an id in flight."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        wait_for(
+            lambda: (
+                conn.execute(
+                    """SELECT count(*) = 0 FROM pg_stat_activity
+                   WHERE datname = current_database() AND backend_xid IS NOT NULL
+                     AND pid <> pg_backend_pid()"""
+                ).fetchone()
+                == (True,)
+            ),
+            timeout=timeout,
+            every=0.02,
+        )
 
 
 def with_database(url: str, name: str) -> str:
@@ -259,12 +296,7 @@ def published(company: Company, event_type: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     after: str | None = None
     while True:
-        params: dict[str, Any] = {"limit": 1000}
-        if after:
-            params["after"] = after
-        r = company.admin.get("/events", params=params)
-        assert r.status_code == 200, r.text
-        body = r.json()
+        body = company.events(after)
         out += [e["data"] for e in body["events"] if e["event_type"] == event_type]
         if not body["events"]:
             return out

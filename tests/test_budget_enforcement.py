@@ -189,9 +189,9 @@ def test_feed_shows_two_alerts_for_a_debit_crossing_two_thresholds(company: Comp
     alice = company.member(balance="1000")
     make_budget(company.admin, alice, "100", enforcement="SOFT", alert_thresholds=[50, 100])
     company.debit(alice.wallet_id, "40")
-    cursor = company.admin.get("/events", params={"limit": 1000}).json()["next"]
+    cursor = company.events()["next"]
     company.debit(alice.wallet_id, "80")
-    events = company.admin.get("/events", params={"after": cursor}).json()["events"]
+    events = company.events(cursor)["events"]
     exceeded = [e["data"] for e in events if e["event_type"] == "BudgetExceeded"]
     assert [(d["threshold_percentage"], d["exceeded_amount"]) for d in exceeded] == [
         (50, "20.00"),

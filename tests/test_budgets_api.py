@@ -334,10 +334,10 @@ def test_budget_events_are_published_with_the_change(
     company: Company, sql: psycopg.Connection[Any]
 ) -> None:
     alice = company.member()
-    start = company.admin.get("/events", params={"limit": 1000}).json()["next"]
+    start = company.events()["next"]
     b = make_budget(company.admin, alice, "80")
     company.admin.put(f"/budgets/{b['budget_id']}", json={"total_amount": "90", "reason": "r"})
-    feed = company.admin.get("/events", params={"after": start}).json()
+    feed = company.events(start)
     mine = [e for e in feed["events"] if e["data"].get("budget_id") == b["budget_id"]]
     assert [e["event_type"] for e in mine] == ["BudgetCreated", "BudgetUpdated"]
     created, updated = (e["data"] for e in mine)

@@ -13,15 +13,12 @@ from tests.support import Company
 
 
 def _all_events(
-    company: Company, after: str | None = None, limit: int = 3
+    company: Company, after: str | None = None, limit: int = 3, settled: bool = True
 ) -> tuple[list[dict[str, Any]], str]:
     events: list[dict[str, Any]] = []
     cursor = after
     while True:
-        params: dict[str, Any] = {"limit": limit}
-        if cursor:
-            params["after"] = cursor
-        page = company.admin.get("/events", params=params).json()
+        page = company.events(cursor, limit=limit, settled=settled)
         events.extend(page["events"])
         if page["next"] == cursor or not page["events"]:
             return events, page["next"]
@@ -52,7 +49,7 @@ def test_an_uncommitted_event_holds_back_later_ones(company: Company, database_u
             (str(company.company_id), alice.wallet_id),
         )
         company.debit(alice.wallet_id, "1.00")  # commits while `slow` is still open
-        pending, _ = _all_events(company, after=cursor)
+        pending, _ = _all_events(company, after=cursor, settled=False)
         assert pending == []
         slow.commit()
     after_commit, _ = _all_events(company, after=cursor)

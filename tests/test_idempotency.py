@@ -74,7 +74,7 @@ def test_wallet_creation_and_status_change_are_idempotent(company: Company) -> N
         f"/wallets/{wallet_id}/status", json={"status": "FROZEN"}, headers=key2
     )
     assert freeze.json() == replay.json()
-    feed = company.admin.get("/events?limit=1000").json()["events"]
+    feed = company.events()["events"]
     assert (
         sum(
             1

@@ -104,7 +104,7 @@ def test_admin_event_feed_is_company_scoped(company: Company, base_url: str) -> 
     other = Company(base_url)
     eve = other.member(balance="7.00")
     company.member(balance="1.00")
-    events = company.admin.get("/events?limit=1000").json()["events"]
+    events = company.events()["events"]
     assert events, "the admin sees their own company's events"
     assert all(e["data"].get("wallet_id") != eve.wallet_id for e in events)
 

@@ -52,7 +52,7 @@ def test_debit_and_credit_return_the_transaction(company: Company) -> None:
 
 def test_refused_debit_changes_nothing(company: Company, sql: psycopg.Connection[Any]) -> None:
     alice = company.member(balance="10.00")
-    before = company.admin.get("/events?limit=1000").json()["next"]
+    before = company.events()["next"]
     r = company.debit(alice.wallet_id, "10.01")
     assert r.status_code == 409
     assert r.json()["code"] == "INSUFFICIENT_FUNDS"
@@ -61,7 +61,7 @@ def test_refused_debit_changes_nothing(company: Company, sql: psycopg.Connection
     assert (
         len(alice.api.get(f"/wallets/{alice.wallet_id}/transactions").json()["transactions"]) == 1
     )
-    assert company.admin.get(f"/events?after={before}").json()["events"] == []
+    assert company.events(before)["events"] == []
     assert _ledger_sum(sql, alice.wallet_id) == Decimal("10.00")
 
 
@@ -116,7 +116,7 @@ def test_balance_equals_sum_of_completed_entries(
 def test_transaction_completed_events(company: Company) -> None:
     alice = company.member(balance="9.00")
     txn = company.debit(alice.wallet_id, "4.00").json()
-    events = company.admin.get("/events?limit=1000").json()["events"]
+    events = company.events()["events"]
     completed = [
         e
         for e in events

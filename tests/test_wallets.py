@@ -9,7 +9,7 @@ from tests.support import Company
 
 
 def _events(company: Company, event_type: str) -> list[dict[str, Any]]:
-    feed = company.admin.get("/events?limit=1000").json()["events"]
+    feed = company.events()["events"]
     return [e for e in feed if e["event_type"] == event_type]
 
 
