@@ -321,94 +321,18 @@ LANGUAGE sql AS $$
                 ELSE jsonb_build_object('transfer_id', t.transfer_id) END)
 $$;
 
--- ---------------------------------------------------------------------------------------------
--- Budgets on the posting path.
--- ---------------------------------------------------------------------------------------------
+-- Budgets on the posting path: budget_consume (on a DEBIT) and budget_release (on a *_REFUND
+-- CREDIT) are defined with the budget rules in 0002_budgets.sql; ledger_post calls them.
 
--- Counts p_amount of a debit against every ACTIVE budget of the wallet whose dates hold p_day,
--- refusing with BUDGET_EXCEEDED when a HARD one would pass its total, recording the usage, and
--- emitting one BudgetExceeded per alert threshold crossed. The wallet row must already be locked.
-CREATE FUNCTION budget_consume(p_txn_id uuid, p_wallet wallets, p_amount numeric, p_day date)
-RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    b budgets;
-    v_new_used numeric(15,2);
-    v_threshold integer;
+-- Refuses an amount that is not positive with at most 2 decimals (Python validates first; this
+-- keeps the SQL functions safe to call directly).
+CREATE FUNCTION check_amount(p_amount numeric, p_name text DEFAULT 'amount') RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-    FOR b IN
-        SELECT * FROM budgets
-        WHERE wallet_id = p_wallet.wallet_id AND status = 'ACTIVE'
-          AND start_date <= p_day AND end_date >= p_day
-        ORDER BY budget_id
-        FOR NO KEY UPDATE
-    LOOP
-        v_new_used := b.used_amount + p_amount;
-        IF b.enforcement = 'HARD' AND v_new_used + b.reserved_amount > b.total_amount THEN
-            RAISE EXCEPTION USING MESSAGE = 'BUDGET_EXCEEDED',
-                DETAIL = format('This debit of %s would take the %s budget %s past its total of %s '
-                                '(used %s, reserved %s).', p_amount, b.period_type, b.budget_id,
-                                b.total_amount, b.used_amount, b.reserved_amount);
-        END IF;
-        INSERT INTO budget_usages (txn_id, budget_id, company_id, amount)
-        VALUES (p_txn_id, b.budget_id, b.company_id, p_amount);
-        FOREACH v_threshold IN ARRAY
-            coalesce((SELECT array_agg(t ORDER BY t) FROM unnest(b.alert_thresholds) t), '{}')
-        LOOP
-            IF v_new_used * 100 >= b.total_amount * v_threshold
-               AND NOT v_threshold = ANY (b.alerted_thresholds) THEN
-                b.alerted_thresholds := b.alerted_thresholds || v_threshold;
-                PERFORM emit_event(b.company_id, b.wallet_id, p_wallet.version, 'BudgetExceeded',
-                    jsonb_build_object(
-                        'budget_id', b.budget_id,
-                        'wallet_id', b.wallet_id,
-                        'user_id', p_wallet.user_id,
-                        'exceeded_amount', greatest(v_new_used - b.total_amount, 0)::numeric(15,2)::text,
-                        'threshold_percentage', v_threshold,
-                        'used_amount', v_new_used::text,
-                        'total_amount', b.total_amount::text,
-                        'txn_id', p_txn_id));
-            END IF;
-        END LOOP;
-        UPDATE budgets SET used_amount = v_new_used, alerted_thresholds = b.alerted_thresholds,
-                           updated_at = now()
-        WHERE budget_id = b.budget_id;
-    END LOOP;
-END $$;
-
--- Gives back up to p_amount of the budget usage of the wallet's debits with reference
--- (p_reference_type, p_reference_id), to the budgets they were counted against, recording it as
--- negative usage of the refund p_txn_id. Thresholds that usage falls back below are re-armed.
-CREATE FUNCTION budget_release(p_txn_id uuid, p_wallet_id uuid, p_reference_type text,
-                               p_reference_id text, p_amount numeric) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    u record;
-    v_left numeric(15,2) := p_amount;
-    v_give numeric(15,2);
-BEGIN
-    FOR u IN
-        SELECT bu.budget_id, sum(bu.amount) AS outstanding
-        FROM budget_usages bu
-        WHERE bu.txn_id IN (
-            SELECT txn_id FROM transactions
-            WHERE wallet_id = p_wallet_id AND reference_id = p_reference_id
-              AND reference_type IN (p_reference_type, p_reference_type || '_REFUND'))
-        GROUP BY bu.budget_id
-        HAVING sum(bu.amount) > 0
-        ORDER BY bu.budget_id
-    LOOP
-        EXIT WHEN v_left <= 0;
-        v_give := least(v_left, u.outstanding);
-        INSERT INTO budget_usages (txn_id, budget_id, company_id, amount)
-        SELECT p_txn_id, budget_id, company_id, -v_give FROM budgets WHERE budget_id = u.budget_id;
-        UPDATE budgets
-        SET used_amount = greatest(used_amount - v_give, 0),
-            alerted_thresholds = ARRAY(
-                SELECT t FROM unnest(alerted_thresholds) t
-                WHERE greatest(used_amount - v_give, 0) * 100 >= total_amount * t),
-            updated_at = now()
-        WHERE budget_id = u.budget_id;
-    END LOOP;
+    IF p_amount IS NULL OR p_amount <= 0 OR p_amount <> round(p_amount, 2) THEN
+        RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR',
+            DETAIL = format('%s must be greater than 0 with at most 2 decimals', p_name);
+    END IF;
 END $$;
 
 -- ---------------------------------------------------------------------------------------------
@@ -442,10 +366,7 @@ BEGIN
     IF p_type NOT IN ('CREDIT', 'DEBIT') THEN
         RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR', DETAIL = 'type must be CREDIT or DEBIT';
     END IF;
-    IF p_amount IS NULL OR p_amount <= 0 OR p_amount <> round(p_amount, 2) THEN
-        RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR',
-            DETAIL = 'amount must be greater than 0 with at most 2 decimals';
-    END IF;
+    PERFORM check_amount(p_amount);
 
     v_prior := idem_claim(p_idem_caller, p_idem_key, p_idem_hash);
     IF v_prior IS NOT NULL THEN

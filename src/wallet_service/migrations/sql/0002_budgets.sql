@@ -85,8 +85,7 @@ END $$;
 -- refusing with BUDGET_EXCEEDED when a HARD one would pass its total (used + reserved), recording
 -- the usage per budget in budget_usages, and announcing the thresholds crossed. Budgets are locked
 -- in budget_id order; the wallet lock held by the caller already serialises debits of one wallet.
-CREATE OR REPLACE FUNCTION budget_consume(p_txn_id uuid, p_wallet wallets, p_amount numeric,
-                                          p_day date)
+CREATE FUNCTION budget_consume(p_txn_id uuid, p_wallet wallets, p_amount numeric, p_day date)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     b budgets;
@@ -122,8 +121,8 @@ END $$;
 -- it was counted against, so each of those budgets gets back min(p_amount, what the booking still
 -- has outstanding on it): never more than the booking used, net of earlier refunds of the same
 -- booking. Recorded as negative usage of the refund; thresholds usage falls back below re-arm.
-CREATE OR REPLACE FUNCTION budget_release(p_txn_id uuid, p_wallet_id uuid, p_reference_type text,
-                                          p_reference_id text, p_amount numeric) RETURNS void
+CREATE FUNCTION budget_release(p_txn_id uuid, p_wallet_id uuid, p_reference_type text,
+                               p_reference_id text, p_amount numeric) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     u record;

@@ -57,10 +57,7 @@ DECLARE
     v_transfer_id uuid := gen_random_uuid();
     v_body jsonb;
 BEGIN
-    IF p_amount IS NULL OR p_amount <= 0 OR p_amount <> round(p_amount, 2) THEN
-        RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR',
-            DETAIL = 'amount must be greater than 0 with at most 2 decimals';
-    END IF;
+    PERFORM check_amount(p_amount);
     IF p_from = p_to THEN
         RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR',
             DETAIL = 'from_wallet_id and to_wallet_id must differ: a wallet cannot pay itself';
@@ -191,10 +188,7 @@ DECLARE
     b budgets;
     v_body jsonb;
 BEGIN
-    IF p_amount IS NULL OR p_amount <= 0 OR p_amount <> round(p_amount, 2) THEN
-        RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR',
-            DETAIL = 'amount must be greater than 0 with at most 2 decimals';
-    END IF;
+    PERFORM check_amount(p_amount);
     IF v_expires <= now() THEN
         RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR',
             DETAIL = format('expires_at must be in the future (got %s)', v_expires);
@@ -337,9 +331,8 @@ DECLARE
     v_capture numeric(15,2);
     v_body jsonb;
 BEGIN
-    IF p_amount IS NOT NULL AND (p_amount <= 0 OR p_amount <> round(p_amount, 2)) THEN
-        RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR',
-            DETAIL = 'amount must be greater than 0 with at most 2 decimals';
+    IF p_amount IS NOT NULL THEN
+        PERFORM check_amount(p_amount);
     END IF;
 
     v_prior := idem_claim(p_idem_caller, p_idem_key, p_idem_hash);

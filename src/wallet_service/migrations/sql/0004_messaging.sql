@@ -137,9 +137,8 @@ DECLARE
     v_amount numeric(15,2);
     v_posted jsonb;
 BEGIN
-    IF p_amount IS NOT NULL AND (p_amount <= 0 OR p_amount <> round(p_amount, 2)) THEN
-        RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR',
-            DETAIL = 'refund_amount must be greater than 0 with at most 2 decimals';
+    IF p_amount IS NOT NULL THEN
+        PERFORM check_amount(p_amount, 'refund_amount');
     END IF;
     -- the wallet lock, taken first as booking_debit does, serializes this cancellation with
     -- every delivery of the booking and of other cancellations
