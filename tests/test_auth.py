@@ -140,3 +140,68 @@ def test_dev_secret_is_generated_once_and_tokens_verify(tmp_path: object) -> Non
     assert verifier.verify(second).role is Role.USER
     secret_file = settings.data_dir / "jwt-dev-secret"
     assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+
+
+# Verified tokens are cached per process until they expire.
+
+
+def test_a_cached_token_is_refused_once_it_expires() -> None:
+    verifier = TokenVerifier(TEST_SECRET, ["HS256"], leeway=0)
+    short = jwt.encode(_claims(exp=time.time() + 1), TEST_SECRET, algorithm="HS256")
+    for _ in range(3):  # the first call verifies and caches, the next ones hit the cache
+        assert verifier.verify(short).role is Role.ADMIN
+    assert verifier.cached == 1
+    time.sleep(1.2)
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(short)
+    assert verifier.cached == 0
+
+
+def test_a_cache_entry_never_outlives_the_tokens_exp() -> None:
+    """With a clock that runs ahead of the signature check's, the entry lapses at `exp` on the
+    cache's own clock, whatever the leeway: the token is verified again from scratch."""
+    now = [time.time()]
+    verifier = TokenVerifier(TEST_SECRET, ["HS256"], clock=lambda: now[0])
+    exp = int(now[0]) + 60
+    verifier.verify(jwt.encode(_claims(exp=exp), TEST_SECRET, algorithm="HS256"))
+    assert verifier.cached == 1
+    now[0] = exp - 0.001
+    assert verifier.cached == 1
+    now[0] = exp
+    assert verifier.cached == 0
+
+
+def test_tokens_that_do_not_verify_are_never_cached() -> None:
+    verifier = TokenVerifier(TEST_SECRET, ["HS256"])
+    good = jwt.encode(_claims(), TEST_SECRET, algorithm="HS256")
+    verifier.verify(good)
+    header, payload, signature = good.split(".")
+    tampered_sig = f"{header}.{payload}.{signature[:-4]}AAAA"
+    forged_claims = jwt.encode(_claims(role="SYSTEM"), "x" * 40, algorithm="HS256")
+    for bad in [tampered_sig, forged_claims, *(make() for make in BAD_TOKENS.values())]:
+        for _ in range(2):
+            with pytest.raises(Unauthenticated):
+                verifier.verify(bad)
+    assert verifier.cached == 1  # the good token only
+
+
+def test_the_cache_is_bounded() -> None:
+    verifier = TokenVerifier(TEST_SECRET, ["HS256"], cache_size=50)
+    tokens = [jwt.encode(_claims(), TEST_SECRET, algorithm="HS256") for _ in range(200)]
+    callers = [verifier.verify(t) for t in tokens]
+    assert verifier.cached == 50
+    # evicted tokens still verify (again from scratch), each to its own caller
+    assert [verifier.verify(t) for t in tokens] == callers
+
+
+def test_an_expired_token_is_refused_over_http_after_being_used(base_url: str) -> None:
+    """A token used while valid (so cached by the server) answers 401 once it has expired and
+    the 5 s leeway for clock skew has passed."""
+    exp = int(time.time()) + 1
+    short = token("ADMIN", company_id=uuid.uuid4(), exp=exp)
+    assert _get_wallets(base_url, short).status_code == 200
+    assert _get_wallets(base_url, short).status_code == 200
+    time.sleep(max(0.0, exp + 5 + 0.3 - time.time()))
+    r = _get_wallets(base_url, short)
+    assert r.status_code == 401, r.text
+    assert r.json()["code"] == "UNAUTHENTICATED"
