@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from wallet_service import __version__, jobs
 from wallet_service.auth.tokens import TokenVerifier
@@ -26,6 +27,7 @@ from wallet_service.events.worker import Messaging, attach_user_directory
 from wallet_service.ledger.hold_routes import router as holds_router
 from wallet_service.ledger.router import router as ledger_router
 from wallet_service.ledger.transfer_routes import router as transfers_router
+from wallet_service.openapi import document_problems, operation_id
 from wallet_service.ops.metrics import RequestMetrics
 from wallet_service.ops.ratelimit import RateLimiter
 from wallet_service.ops.router import router as ops_router
@@ -82,10 +84,24 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, "VALIDATION_ERROR", "Invalid request", summary or "invalid request", errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
-    return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+    response = problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = _allowed_methods(request)
+    return response
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -132,6 +148,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         version=__version__,
         description="Wallets, a ledger of credits and debits, budgets and events.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.verifier = TokenVerifier.from_settings(settings)
@@ -154,6 +171,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         events_router,
     ):
         app.include_router(router)
+    document_problems(app)
     return app
 
 

@@ -69,18 +69,27 @@ def format_amount(amount: Decimal) -> str:
     return f"{amount.quantize(CENT):f}"
 
 
-_AMOUNT_SCHEMA = WithJsonSchema(
-    {"type": "string", "pattern": r"^\d{1,13}\.\d{2}$", "example": "125.50"}
-)
+def _amount_schema(pattern: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": pattern, "example": "125.50"})
+
+
 _serialize = PlainSerializer(format_amount, return_type=str, when_used="always")
 
 #: A positive amount in a request (string or number, at most 2 decimals).
 PositiveAmount = Annotated[
-    Decimal, BeforeValidator(parse_positive_amount), _serialize, _AMOUNT_SCHEMA
+    Decimal,
+    BeforeValidator(parse_positive_amount),
+    _serialize,
+    _amount_schema(r"^(0\.(0[1-9]|[1-9]\d)|[1-9]\d{0,12}\.\d{2})$"),
 ]
 #: An amount that may be zero (an initial balance, for instance).
 NonNegativeAmount = Annotated[
-    Decimal, BeforeValidator(parse_non_negative_amount), _serialize, _AMOUNT_SCHEMA
+    Decimal,
+    BeforeValidator(parse_non_negative_amount),
+    _serialize,
+    _amount_schema(r"^\d{1,13}\.\d{2}$"),
 ]
-#: An amount in a response.
-Amount = Annotated[Decimal, BeforeValidator(parse_amount), _serialize, _AMOUNT_SCHEMA]
+#: An amount in a response; negative only where a field says so (a SOFT budget's remaining).
+Amount = Annotated[
+    Decimal, BeforeValidator(parse_amount), _serialize, _amount_schema(r"^-?\d{1,13}\.\d{2}$")
+]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 
 from wallet_service.budgets import service
 from wallet_service.budgets.schemas import (
@@ -16,42 +15,70 @@ from wallet_service.budgets.schemas import (
     UpdateBudget,
 )
 from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
+from wallet_service.openapi import AUTHENTICATED, errors_for
 
-router = APIRouter(prefix="/budgets", tags=["budgets"])
+router = APIRouter(prefix="/budgets", tags=["budgets"], responses=AUTHENTICATED)
 
 
-@router.post("", status_code=201, response_model=Budget)
+@router.post(
+    "",
+    status_code=201,
+    responses=errors_for(
+        403,
+        404,
+        409,
+        codes={404: "WALLET_NOT_FOUND", 409: "BUDGET_OVERLAP, IDEMPOTENCY_KEY_REUSED"},
+    ),
+)
 async def create_budget(
-    body: CreateBudget, caller: CallerDep, db: DbDep, idempotency_key: IdempotencyKey = None
-) -> JSONResponse:
+    body: CreateBudget,
+    caller: CallerDep,
+    db: DbDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Budget:
     """Give a wallet a spending budget for a period (ADMIN, MANAGER for own and team wallets,
     SYSTEM). end_date is inclusive and defaults to the end of the period from start_date. Every
     DEBIT dated inside it counts against it; a HARD one refuses debits past its total."""
     status, budget = await service.create_budget(db, caller, body, idempotency_key)
-    return JSONResponse(budget, status_code=status)
+    response.status_code = status
+    return Budget.model_validate(budget)
 
 
-@router.get("/{userId}", response_model=BudgetList)
-async def list_budgets(userId: UUID, caller: CallerDep, db: DbDep) -> JSONResponse:
+@router.get("/{userId}", responses=errors_for(403, 404, codes={404: "WALLET_NOT_FOUND"}))
+async def list_budgets(userId: UUID, caller: CallerDep, db: DbDep) -> BudgetList:
     """The user's ACTIVE budgets, with used and remaining amounts (in scope)."""
-    return JSONResponse(await service.list_active(db, caller, userId))
+    return BudgetList.model_validate(await service.list_active(db, caller, userId))
 
 
-@router.put("/{budgetId}", response_model=Budget)
+@router.put(
+    "/{budgetId}",
+    responses=errors_for(
+        403,
+        404,
+        409,
+        codes={
+            404: "BUDGET_NOT_FOUND",
+            409: "BUDGET_OVERLAP, INVALID_STATUS_TRANSITION, IDEMPOTENCY_KEY_REUSED",
+        },
+    ),
+)
 async def update_budget(
     budgetId: UUID,
     body: UpdateBudget,
     caller: CallerDep,
     db: DbDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Budget:
     """Change a budget's total or end date, or suspend / reactivate it, with a reason. Changes of
     total or status are kept in its history."""
     status, budget = await service.update_budget(db, caller, budgetId, body, idempotency_key)
-    return JSONResponse(budget, status_code=status)
+    response.status_code = status
+    return Budget.model_validate(budget)
 
 
-@router.get("/{budgetId}/history", response_model=BudgetHistory)
-async def budget_history(budgetId: UUID, caller: CallerDep, db: DbDep) -> JSONResponse:
+@router.get("/{budgetId}/history", responses=errors_for(403, 404, codes={404: "BUDGET_NOT_FOUND"}))
+async def get_budget_history(budgetId: UUID, caller: CallerDep, db: DbDep) -> BudgetHistory:
     """Every change of the budget's total or status, oldest first (in scope)."""
-    return JSONResponse(await service.get_history(db, caller, budgetId))
+    return BudgetHistory.model_validate(await service.get_history(db, caller, budgetId))

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from wallet_service.dates import BoundedDate
 from wallet_service.money import Amount, PositiveAmount
@@ -38,6 +46,8 @@ class SettableStatus(StrEnum):
 
 
 DEFAULT_THRESHOLDS = [80, 100]
+#: An alert threshold in a request: a percentage of the total (checked by check_thresholds).
+Threshold = Annotated[int, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 1000})]
 
 
 def check_thresholds(value: list[int]) -> list[int]:
@@ -62,7 +72,7 @@ class CreateBudget(_Strict):
         default=None, description="inclusive; defaults to the end of the period from start_date"
     )
     enforcement: Enforcement = Enforcement.HARD
-    alert_thresholds: list[int] = Field(
+    alert_thresholds: list[Threshold] = Field(
         default_factory=lambda: list(DEFAULT_THRESHOLDS), max_length=10
     )
     auto_renew: bool = False

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
 
-from wallet_service.budgets.schemas import DEFAULT_THRESHOLDS, Enforcement, PeriodType
+from wallet_service.budgets.schemas import DEFAULT_THRESHOLDS, Enforcement, PeriodType, Threshold
 from wallet_service.money import Amount, Currency, NonNegativeAmount, PositiveAmount
 from wallet_service.wallets.schemas import StrictModel
 
@@ -17,7 +17,7 @@ class DefaultBudget(StrictModel):
     period_type: PeriodType
     total_amount: PositiveAmount
     enforcement: Enforcement = Enforcement.HARD
-    alert_thresholds: list[int] = Field(
+    alert_thresholds: list[Threshold] = Field(
         default_factory=lambda: list(DEFAULT_THRESHOLDS), max_length=10
     )
 

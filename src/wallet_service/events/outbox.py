@@ -16,7 +16,9 @@ import asyncpg
 
 from wallet_service.errors import ValidationFailed
 
-_CURSOR = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+#: A feed cursor, `txid-seq` (18 digits each keep both inside PostgreSQL's bigint).
+CURSOR_PATTERN = r"^(\d{1,18})-(\d{1,18})$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 START = "0-0"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -11,11 +11,17 @@ from wallet_service.auth.scope import require_role
 from wallet_service.deps import CallerDep, DbDep
 from wallet_service.events import handlers, outbox
 from wallet_service.events.schemas import EventFeed, EventResult, IncomingEvent
+from wallet_service.openapi import AUTHENTICATED, errors_for
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], responses=AUTHENTICATED)
 
 
-@router.post("", response_model=EventResult)
+@router.post(
+    "",
+    responses=errors_for(
+        403, 404, 409, codes={404: "USER_NOT_FOUND, WALLET_NOT_FOUND", 409: "WALLET_EXISTS"}
+    ),
+)
 async def consume_event(event: IncomingEvent, caller: CallerDep, db: DbDep) -> EventResult:
     """Apply one consumed event (UserCreated, ...) exactly as the broker consumer would (SYSTEM).
     A redelivery answers 200 and changes nothing."""
@@ -23,16 +29,22 @@ async def consume_event(event: IncomingEvent, caller: CallerDep, db: DbDep) -> E
     return await handlers.apply(db, event)
 
 
-@router.get("", response_model=EventFeed)
+@router.get("", responses=errors_for(403))
 async def list_events(
     caller: CallerDep,
     db: DbDep,
     after: Annotated[
-        str | None, Query(max_length=50, description="the `next` of the previous page")
+        str | None,
+        Query(
+            max_length=50,
+            pattern=outbox.CURSOR_PATTERN,
+            description="the `next` of the previous page",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> EventFeed:
     """Published events, oldest first (ADMIN: their company's; SYSTEM: all)."""
     require_role(caller, Role.ADMIN, Role.SYSTEM)
     async with db.connection() as conn:
-        return await outbox.feed(conn, company_id=caller.company_id, after=after, limit=limit)
+        feed = await outbox.feed(conn, company_id=caller.company_id, after=after, limit=limit)
+    return EventFeed.model_validate(feed)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Response
 
 from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
 from wallet_service.ledger import service
@@ -16,37 +15,57 @@ from wallet_service.ledger.schemas import (
     TransactionFilter,
     TransactionPage,
 )
-from wallet_service.responses import model_json
+from wallet_service.openapi import AUTHENTICATED, errors_for
 
-router = APIRouter(tags=["transactions"])
+router = APIRouter(tags=["transactions"], responses=AUTHENTICATED)
 
 
-@router.post("/wallets/{walletId}/transactions", status_code=201, response_model=Transaction)
+@router.post(
+    "/wallets/{walletId}/transactions",
+    status_code=201,
+    responses=errors_for(
+        403,
+        404,
+        409,
+        codes={
+            404: "WALLET_NOT_FOUND",
+            409: ("INSUFFICIENT_FUNDS, BUDGET_EXCEEDED, WALLET_NOT_ACTIVE, IDEMPOTENCY_KEY_REUSED"),
+        },
+    ),
+)
 async def post_transaction(
     walletId: UUID,
     body: CreateTransaction,
     caller: CallerDep,
     db: DbDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Transaction:
     """Credit or debit a wallet (SYSTEM). A debit needs amount <= available_balance, an ACTIVE
     wallet, and room in every HARD budget that covers today."""
     result = await service.post_transaction(db, caller, walletId, body, idempotency_key)
-    return model_json(Transaction, result["body"], result["status"])
+    response.status_code = result["status"]
+    return Transaction.model_validate(result["body"])
 
 
-@router.get("/wallets/{walletId}/transactions", response_model=TransactionPage)
+@router.get(
+    "/wallets/{walletId}/transactions",
+    responses=errors_for(403, 404, codes={404: "WALLET_NOT_FOUND"}),
+)
 async def list_transactions(
     walletId: UUID,
     query: Annotated[TransactionFilter, Query()],
     caller: CallerDep,
     db: DbDep,
-) -> JSONResponse:
+) -> TransactionPage:
     """A wallet's transactions, newest first; start_date and end_date are inclusive."""
-    return model_json(TransactionPage, await service.list_transactions(db, caller, walletId, query))
+    page = await service.list_transactions(db, caller, walletId, query)
+    return TransactionPage.model_validate(page)
 
 
-@router.get("/transactions/{txnId}", response_model=Transaction)
-async def get_transaction(txnId: UUID, caller: CallerDep, db: DbDep) -> JSONResponse:
+@router.get(
+    "/transactions/{txnId}", responses=errors_for(403, 404, codes={404: "TRANSACTION_NOT_FOUND"})
+)
+async def get_transaction(txnId: UUID, caller: CallerDep, db: DbDep) -> Transaction:
     """One transaction, within the caller's scope."""
-    return model_json(Transaction, await service.get_transaction(db, caller, txnId))
+    return Transaction.model_validate(await service.get_transaction(db, caller, txnId))

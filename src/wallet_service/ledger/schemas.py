@@ -15,7 +15,13 @@ from pydantic import (
     model_validator,
 )
 
-from wallet_service.dates import BoundedDateTime, check_date
+from wallet_service.dates import (
+    IN_BOUNDS_SCHEMA,
+    BoundedDateTime,
+    check_date,
+    iso_date_text,
+    iso_datetime_text,
+)
 from wallet_service.money import Amount, PositiveAmount
 from wallet_service.wallets.schemas import Pagination, StrictModel
 
@@ -73,15 +79,18 @@ class TransactionPage(BaseModel):
 
 
 def _date_or_datetime(value: Any) -> Any:
-    """A plain ISO date ("2026-11-24") stays a date (a whole day); anything else is a date-time."""
+    """A plain ISO date ("2026-11-24") stays a date (a whole day); else an ISO date-time."""
     if isinstance(value, str) and len(value) == 10:
-        return date.fromisoformat(value)
-    return value
+        return date.fromisoformat(iso_date_text(value))
+    return iso_datetime_text(value)
 
 
 #: A query bound: an ISO date (the whole UTC day) or an ISO date-time.
 DateOrDateTime = Annotated[
-    datetime | date, BeforeValidator(_date_or_datetime), AfterValidator(check_date)
+    datetime | date,
+    BeforeValidator(_date_or_datetime),
+    AfterValidator(check_date),
+    IN_BOUNDS_SCHEMA,
 ]
 
 

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from wallet_service.errors import AppError
 
 router = APIRouter(tags=["operations"])
 
 
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready or unavailable", examples=["ready"])
+    checks: dict[str, str] = Field(
+        description="each dependency: ok, or what failed", examples=[{"database": "ok"}]
+    )
+
+
 @router.get("/health")
-async def health() -> dict[str, str]:
+async def get_health() -> Health:
     """200 while the process lives."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/ready")
-async def ready(request: Request) -> JSONResponse:
+@router.get(
+    "/ready",
+    responses={503: {"model": Readiness, "description": "a dependency does not answer"}},
+)
+async def get_readiness(request: Request, response: Response) -> Readiness:
     """200 when every configured dependency answers, else 503 naming what failed."""
-    checks: dict[str, Any] = {}
+    checks: dict[str, str] = {}
     for name, probe in request.app.state.readiness_probes.items():
         try:
             await probe()
@@ -32,13 +44,20 @@ async def ready(request: Request) -> JSONResponse:
         except Exception as exc:  # a probe must never crash readiness
             checks[name] = f"{type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ok else "unavailable", "checks": checks},
-        status_code=200 if ok else 503,
-    )
+    response.status_code = 200 if ok else 503
+    return Readiness(status="ready" if ok else "unavailable", checks=checks)
 
 
-@router.get("/metrics")
-async def metrics() -> Response:
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def get_metrics() -> Response:
     """Prometheus text format."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
