@@ -54,9 +54,9 @@ def test_every_sql_object_is_defined_once_in_sql() -> None:
     twice = {f"{kind} {name}": paths for (kind, name), paths in homes.items() if len(paths) > 1}
     assert not twice, f"defined more than once: {twice}"
     assert {name for _, name, _, _ in definitions} >= {
-        "ledger_post",
+        "ledger_apply",
         "ledger_transfer",
-        "booking_debit",
+        "ledger_booking_debit",
         "budget_consume",
         "budget_history_append_only",
     }
@@ -107,13 +107,13 @@ def test_migrate_again_changes_nothing(new_database: str) -> None:
     migrate(new_database)
     with psycopg.connect(new_database) as conn:
         before = conn.execute(
-            "SELECT 'ledger_post'::regproc::oid, applied_at, digest FROM sql_objects"
+            "SELECT 'ledger_apply'::regproc::oid, applied_at, digest FROM sql_objects"
         ).fetchone()
     migrate(new_database)
     assert apply_sql_files(new_database) is False
     with psycopg.connect(new_database) as conn:
         after = conn.execute(
-            "SELECT 'ledger_post'::regproc::oid, applied_at, digest FROM sql_objects"
+            "SELECT 'ledger_apply'::regproc::oid, applied_at, digest FROM sql_objects"
         ).fetchone()
     assert before == after
     assert before is not None and before[2] == digest(manifest_files())
@@ -122,12 +122,12 @@ def test_migrate_again_changes_nothing(new_database: str) -> None:
 def test_changed_files_are_applied_and_removed_functions_dropped(new_database: str) -> None:
     migrate(new_database)
     with psycopg.connect(new_database, autocommit=True) as conn:
-        ledger_post = _one(conn, "SELECT 'ledger_post'::regproc::oid")
+        ledger_apply = _one(conn, "SELECT 'ledger_apply'::regproc::oid")
         extension_routines = _one(conn, _EXTENSION_ROUTINES)
 
         assert apply_sql_files(new_database, [*manifest_files(), _PROBE]) is True
         assert _one(conn, "SELECT sql_objects_probe_view.one FROM sql_objects_probe_view") == 1
-        assert _one(conn, "SELECT 'ledger_post'::regproc::oid") != ledger_post, "re-created"
+        assert _one(conn, "SELECT 'ledger_apply'::regproc::oid") != ledger_apply, "re-created"
         assert _one(conn, "SELECT digest FROM sql_objects") == digest([*manifest_files(), _PROBE])
 
         # the probe is gone from the files: its function and view leave the database too
@@ -156,9 +156,9 @@ def test_a_signature_change_leaves_no_old_overload(new_database: str) -> None:
     assert apply_sql_files(new_database, files) is True
     with psycopg.connect(new_database) as conn:
         signatures = conn.execute(
-            "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'check_amount'"
+            "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'ledger_amount_refusal'"
         ).fetchall()
-    assert signatures == [("check_amount(numeric,character varying)",)]
+    assert signatures == [("ledger_amount_refusal(numeric,character varying)",)]
 
 
 def test_a_table_using_a_function_stops_the_apply_and_keeps_its_default(

@@ -146,5 +146,5 @@ class Ledger:
             await self._group.close()
 
     @property
-    def group_commit(self) -> GroupCommit | None:
+    def group_commit(self) -> GroupCommit[Posting, Outcome] | None:
         return self._group
