@@ -97,7 +97,6 @@ def test_malformed_json(company: Company) -> None:
     "method,path",
     [
         ("GET", "/wallets/not-a-uuid"),
-        ("GET", "/transactions/123"),
         ("GET", "/wallets/00000000-0000-0000-0000-00000000000g/transactions"),
         ("PUT", "/wallets/xyz/status"),
         ("GET", "/companies/acme/defaults"),
@@ -107,6 +106,17 @@ def test_bad_uuids_in_paths(company: Company, method: str, path: str) -> None:
     r = company.system.client.request(method, path, json={"status": "FROZEN"})
     assert r.status_code == 422, r.text
     assert r.json()["code"] == "VALIDATION_ERROR"
+
+
+def test_transactions_path_takes_only_ids_and_batch(company: Company) -> None:
+    """/transactions/{txnId} matches only a UUID, so /transactions/batch is not read as an id:
+    GET there is 405 (POST only), and any other word names nothing (404)."""
+    r = company.system.get("/transactions/batch")
+    assert r.status_code == 405, r.text
+    assert r.headers["allow"] == "POST"
+    r = company.system.get("/transactions/123")
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,21 @@ class ValidationProblem(Problem):
     )
 
 
+class PostingRefusal(BaseModel):
+    """Which posting of a batch was refused, and why."""
+
+    index: int = Field(description="its position in `postings`, from 0")
+    code: str
+
+
+class BatchProblem(Problem):
+    """An atomic batch refused as a whole: the first refusal's status and problem."""
+
+    errors: list[PostingRefusal] | None = Field(
+        default=None, description="the posting that was refused"
+    )
+
+
 #: What each error status means, whatever the operation; `codes=` adds the operation's own codes.
 _MEANING: dict[int, str] = {
     400: "The body is not JSON text (BAD_REQUEST).",
@@ -74,15 +89,18 @@ _HEADERS: dict[int, dict[str, Any]] = {
 }
 
 
-def errors_for(*statuses: int, codes: dict[int, str] | None = None) -> dict[int | str, Any]:
+def errors_for(
+    *statuses: int, codes: dict[int, str] | None = None, problem: type[Problem] = Problem
+) -> dict[int | str, Any]:
     """The `responses=` of a route or router declaring these error statuses, each answered as
-    application/problem+json. `codes` names, per status, the operation's specific error codes."""
+    application/problem+json. `codes` names, per status, the operation's specific error codes;
+    `problem` is the body of its errors other than 422 (a subclass of Problem)."""
     responses: dict[int | str, Any] = {}
     for status in statuses:
         description = _MEANING[status]
         if codes and status in codes:
             description = f"{description} Codes: {codes[status]}."
-        model = ValidationProblem if status == 422 else Problem
+        model = ValidationProblem if status == 422 else problem
         responses[status] = {
             "description": description,
             "content": {PROBLEM_JSON: {"schema": {"$ref": _REF + model.__name__}}},
@@ -110,7 +128,7 @@ def document_problems(app: FastAPI) -> None:
     """Make `app`'s OpenAPI document define the schemas that errors_for() refers to, and declare
     WITH_BODY on every operation that takes a body."""
     _, defs = models_json_schema(
-        [(m, "serialization") for m in (Problem, ValidationProblem)], ref_template=_REF + "{model}"
+        [(m, "serialization") for m in _problem_models()], ref_template=_REF + "{model}"
     )
     build = app.openapi
 
@@ -125,3 +143,10 @@ def document_problems(app: FastAPI) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _problem_models() -> list[type[Problem]]:
+    found: list[type[Problem]] = [Problem]
+    for model in found:
+        found.extend(model.__subclasses__())
+    return found

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 
 from wallet_service.budgets import service
 from wallet_service.budgets.schemas import (
@@ -45,14 +46,20 @@ async def create_budget(
     return Budget.model_validate(budget)
 
 
-@router.get("/{userId}", responses=errors_for(403, 404, codes={404: "WALLET_NOT_FOUND"}))
-async def list_budgets(userId: UUID, caller: CallerDep, db: DbDep) -> BudgetList:
+# GET /budgets/{userId} and PUT /budgets/{budgetId} are one path to a server (and to OpenAPI,
+# which refuses two templates that differ only in a name): its segment is called `id` in both.
+@router.get("/{id}", responses=errors_for(403, 404, codes={404: "WALLET_NOT_FOUND"}))
+async def list_budgets(
+    userId: Annotated[UUID, Path(alias="id", description="the user's id")],
+    caller: CallerDep,
+    db: DbDep,
+) -> BudgetList:
     """The user's ACTIVE budgets, with used and remaining amounts (in scope)."""
     return BudgetList.model_validate(await service.list_active(db, caller, userId))
 
 
 @router.put(
-    "/{budgetId}",
+    "/{id}",
     responses=errors_for(
         403,
         404,
@@ -64,7 +71,7 @@ async def list_budgets(userId: UUID, caller: CallerDep, db: DbDep) -> BudgetList
     ),
 )
 async def update_budget(
-    budgetId: UUID,
+    budgetId: Annotated[UUID, Path(alias="id", description="the budget's id")],
     body: UpdateBudget,
     caller: CallerDep,
     db: DbDep,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
+from wallet_service.deps import CallerDep, IdempotencyKey, LedgerDep
 from wallet_service.ledger import transfers
 from wallet_service.ledger.schemas import CreateTransfer, Transfer
 from wallet_service.openapi import AUTHENTICATED, errors_for
@@ -30,7 +30,7 @@ router = APIRouter(tags=["transactions"], responses=AUTHENTICATED)
 async def create_transfer(
     body: CreateTransfer,
     caller: CallerDep,
-    db: DbDep,
+    ledger: LedgerDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Transfer:
@@ -38,6 +38,6 @@ async def create_transfer(
     team's wallets, SYSTEM): a TRANSFER_OUT and a TRANSFER_IN written atomically, linked by
     transfer_id. The source must be ACTIVE with amount <= available_balance; the destination
     ACTIVE or FROZEN. Transfers do not count against budgets."""
-    result = await transfers.transfer(db, caller, body, idempotency_key)
+    result = await transfers.transfer(ledger, caller, body, idempotency_key)
     response.status_code = result["status"]
     return Transfer.model_validate(result["body"])
