@@ -8,8 +8,9 @@ embedded PostgreSQL), starts the app under that server with --workers processes,
 --wallets funded wallets, then measures
   * GET /wallets/{userId} with `wrk` (bench/wallet_read.lua: an ADMIN token, random users),
   * single DEBITs over HTTP with debit_load.py's keep-alive client,
-each at --connections concurrent connections for --duration seconds, checks that every balance
-still equals its ledger, and stops the server with SIGTERM. pgbench's tpcb-like then runs at the
+each at --connections concurrent connections for --duration seconds, with the server's CPU time
+(all its processes) per request, checks that every balance still equals its ledger, and stops
+the server with SIGTERM. With --repeat N the servers take turns N times. pgbench's tpcb-like then runs at the
 same concurrency, so every figure has a ratio measured in the same run. Results are printed as a
 table and appended, one JSON line per server, to bench/results/http_load.jsonl.
 
@@ -30,6 +31,7 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -115,12 +117,31 @@ def run_wrk(port: int, bearer: str, users: list[str], connections: int, duration
     figures = json.loads(out.strip().splitlines()[-1])
     seconds = figures["duration_us"] / 1e6
     return {
+        "requests": figures["requests"],
         "rps": round(figures["requests"] / seconds, 1),
         "p50_ms": round(figures["p50_us"] / 1000, 2),
         "p99_ms": round(figures["p99_us"] / 1000, 2),
         "non_2xx": figures["non_2xx"],
         "socket_errors": figures["socket_errors"],
     }
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (the server and its workers):
+    CPU per request stays comparable when other work shares the machine, unlike throughput."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def ledger_drift(url: str) -> int:
@@ -181,15 +202,23 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--wallets", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds, servers taking turns")
     parser.add_argument("--skip-pgbench", action="store_true")
     parser.add_argument("--label", default="", help="a note stored with the results")
     args = parser.parse_args()
 
     dbserver = server_url()
-    results = [measure(s, args, dbserver) for s in args.servers.split(",")]
+    # servers take turns (--repeat rounds), so a burst of other work on the machine does not
+    # land on one server only
+    results = [
+        measure(s, args, dbserver) for _ in range(args.repeat) for s in args.servers.split(",")
+    ]
     pg_tps = None if args.skip_pgbench else run_pgbench(dbserver, args.connections, args.duration)
     when = datetime.now(UTC).isoformat(timespec="seconds")
-    print(f"\n{'server':8} {'GET rps':>9} {'GET p99':>9} {'debits/s':>9} {'debit p99':>10} ratio")
+    print(
+        f"\n{'server':8} {'GET rps':>9} {'GET p99':>9} {'GET cpu':>9} "
+        f"{'debits/s':>9} {'debit p99':>10} {'debit cpu':>10} ratio"
+    )
     out = ROOT / "bench" / "results" / "http_load.jsonl"
     out.parent.mkdir(exist_ok=True)
     with out.open("a") as fh:
@@ -198,7 +227,9 @@ def main() -> None:
             ratio = round(tps / pg_tps, 3) if pg_tps else None
             print(
                 f"{r['server']:8} {r['read']['rps']:9.0f} {r['read']['p99_ms']:7.1f}ms "
-                f"{tps:9.0f} {r['debits']['p99_ms']:8.1f}ms {ratio}"
+                f"{r['read']['server_cpu_us_per_request']:7.0f}us "
+                f"{tps:9.0f} {r['debits']['p99_ms']:8.1f}ms "
+                f"{r['debits']['server_cpu_us_per_request']:8.0f}us {ratio}"
             )
             r.update(
                 pgbench_tpcb_like_tps=pg_tps,
