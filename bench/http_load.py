@@ -10,9 +10,9 @@ embedded PostgreSQL), starts the app under that server with --workers processes,
   * single DEBITs over HTTP with debit_load.py's keep-alive client,
 each at --connections concurrent connections for --duration seconds, with the server's CPU time
 (all its processes) per request, checks that every balance still equals its ledger, and stops
-the server with SIGTERM. With --repeat N the servers take turns N times. pgbench's tpcb-like then runs at the
-same concurrency, so every figure has a ratio measured in the same run. Results are printed as a
-table and appended, one JSON line per server, to bench/results/http_load.jsonl.
+the server with SIGTERM; with --repeat N the servers take turns N times. pgbench's tpcb-like
+then runs at the same concurrency, so every figure has a ratio measured in the same run. Results
+are printed as a table and appended, one JSON line per server, to bench/results/http_load.jsonl.
 
 The load generators, the servers and PostgreSQL share this machine's cores: wrk runs one thread,
 and the figures are a floor for a deployment where clients run elsewhere.
@@ -144,6 +144,11 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def per_request(pid: int, cpu_before: float, requests: int) -> float:
+    """Microseconds of server CPU per request since `cpu_before`."""
+    return round((tree_cpu_seconds(pid) - cpu_before) * 1e6 / max(1, requests), 1)
+
+
 def ledger_drift(url: str) -> int:
     import psycopg
 
@@ -174,10 +179,14 @@ def measure(server: str, args: argparse.Namespace, dbserver: str) -> dict[str, A
         log(f"{server}: registering {args.wallets} funded wallets ...")
         users, wallets = seed(f"http://127.0.0.1:{port}", company, args.wallets)
         log(f"{server}: GET /wallets/{{userId}} with wrk, {args.connections} connections ...")
+        cpu = tree_cpu_seconds(proc.pid)
         read = run_wrk(port, token("ADMIN", company), users, args.connections, args.duration)
+        read["server_cpu_us_per_request"] = per_request(proc.pid, cpu, read.pop("requests"))
         log(f"{server}: {read}")
         log(f"{server}: single DEBITs, {args.connections} connections ...")
+        cpu = tree_cpu_seconds(proc.pid)
         debits = asyncio.run(load(port, token("SYSTEM"), wallets, args.connections, args.duration))
+        debits["server_cpu_us_per_request"] = per_request(proc.pid, cpu, int(debits["requests"]))
         log(f"{server}: {debits['tps']} debits/s, p99 {debits['p99_ms']} ms")
     finally:
         proc.send_signal(signal.SIGTERM)
