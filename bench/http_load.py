@@ -186,7 +186,9 @@ def measure(server: str, args: argparse.Namespace, dbserver: str) -> dict[str, A
         log(f"{server}: single DEBITs, {args.connections} connections ...")
         cpu = tree_cpu_seconds(proc.pid)
         debits = asyncio.run(load(port, token("SYSTEM"), wallets, args.connections, args.duration))
-        debits["server_cpu_us_per_request"] = per_request(proc.pid, cpu, int(debits["requests"]))
+        posted = debits["requests"]
+        assert isinstance(posted, int)
+        debits["server_cpu_us_per_request"] = per_request(proc.pid, cpu, posted)
         log(f"{server}: {debits['tps']} debits/s, p99 {debits['p99_ms']} ms")
     finally:
         proc.send_signal(signal.SIGTERM)
