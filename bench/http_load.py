@@ -38,6 +38,7 @@ import httpx
 from debit_load import (
     ROOT,
     SECRET,
+    debit_request,
     free_port,
     fresh_database,
     load,
@@ -185,7 +186,16 @@ def measure(server: str, args: argparse.Namespace, dbserver: str) -> dict[str, A
         log(f"{server}: {read}")
         log(f"{server}: single DEBITs, {args.connections} connections ...")
         cpu = tree_cpu_seconds(proc.pid)
-        debits = asyncio.run(load(port, token("SYSTEM"), wallets, args.connections, args.duration))
+        system = token("SYSTEM")
+        debits = asyncio.run(
+            load(
+                port,
+                [debit_request(port, system, w) for w in wallets],
+                args.connections,
+                args.duration,
+                ok_status=201,
+            )
+        )
         posted = debits["requests"]
         assert isinstance(posted, int)
         debits["server_cpu_us_per_request"] = per_request(proc.pid, cpu, posted)
