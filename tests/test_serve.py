@@ -11,11 +11,13 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import answers, free_port, wait_for
 
 
-def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_with_the_embedded_default(tmp_path: Path, workers: int) -> None:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -24,7 +26,7 @@ def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
     port = free_port()
     env.update(WALLET_DATA_DIR=str(tmp_path / "data"), PORT=str(port), HOST="127.0.0.1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wallet_service", "serve"],
+        [sys.executable, "-m", "wallet_service", "serve", "--workers", str(workers)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -189,5 +189,5 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
 
 
 def create_app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory` (used by `serve` when it runs several workers)."""
+    """The app of one server worker process (`serve` runs granian with this factory)."""
     return create_app(Settings.from_env())
