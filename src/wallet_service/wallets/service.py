@@ -72,8 +72,6 @@ async def create_wallet(
     # a user unknown here may be known to the user service: ask before the transaction opens
     remote = await user_directory.look_up(db, cmd.user_id)
     async with db.transaction() as conn:
-        if (prior := await idempotency.claim(conn, idem)) is not None:
-            return prior.status, prior.body
         owner = await users.get_owner(conn, cmd.user_id)
         if owner is None and remote is not None:
             owner = await user_directory.remember(conn, remote)
@@ -83,6 +81,8 @@ async def create_wallet(
         if owner is None:
             raise not_found
         ensure_can_manage(caller, owner, not_found)
+        if (prior := await idempotency.claim(conn, idem)) is not None:
+            return prior.status, prior.body
         wallet = await open_wallet(conn, owner, cmd.currency.value, cmd.initial_balance)
         await idempotency.remember(conn, idem, 201, wallet)
     return 201, wallet
@@ -127,12 +127,12 @@ async def change_status(
         caller, idem_key, "PUT", f"/wallets/{wallet_id}/status", cmd.model_dump(mode="json")
     )
     async with db.transaction() as conn:
-        if (prior := await idempotency.claim(conn, idem)) is not None:
-            return prior.status, prior.body
         owner = await repository.get_owner(conn, wallet_id)
         if owner is None:
             raise not_found
         ensure_can_manage(caller, owner, not_found)
+        if (prior := await idempotency.claim(conn, idem)) is not None:
+            return prior.status, prior.body
         current = await repository.lock(conn, wallet_id)
         assert current is not None
         old_status = WalletStatus(current["status"])
