@@ -30,6 +30,7 @@ from wallet_service.ops.metrics import RequestMetrics
 from wallet_service.ops.ratelimit import RateLimiter
 from wallet_service.ops.router import router as ops_router
 from wallet_service.wallets.router import router as wallets_router
+from wallet_service.wire import BodyNotJson
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,19 @@ _HTTP_CODES = {
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
+
+
+#: Every router of the API, in the order their routes are matched.
+ROUTERS = (
+    ops_router,
+    wallets_router,
+    ledger_router,
+    transfers_router,
+    holds_router,
+    budgets_router,
+    companies_router,
+    events_router,
+)
 
 
 def problem(
@@ -72,14 +86,26 @@ def _clean_msg(msg: str) -> str:
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
+def _error_msg(error: dict[str, Any]) -> str:
+    msg = _clean_msg(str(error.get("msg", "")))
+    if error.get("type") == "json_invalid" and (reason := error.get("ctx", {}).get("error")):
+        msg = f"{msg}: {reason}"
+    return msg
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": _clean_msg(str(e.get("msg", "")))}
-        for e in exc.errors()
-    ]
+    errors = [{"loc": list(e.get("loc", ())), "msg": _error_msg(e)} for e in exc.errors()]
     summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
     return problem(422, "VALIDATION_ERROR", "Invalid request", summary or "invalid request", errors)
+
+
+async def _body_not_json(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BodyNotJson)
+    detail = f"the body is not acceptable JSON: {exc.detail}"
+    return problem(
+        422, "VALIDATION_ERROR", "Invalid request", detail, [{"loc": ["body"], "msg": exc.detail}]
+    )
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -139,20 +165,12 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
 
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(BodyNotJson, _body_not_json)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(RequestMetrics)
 
-    for router in (
-        ops_router,
-        wallets_router,
-        ledger_router,
-        transfers_router,
-        holds_router,
-        budgets_router,
-        companies_router,
-        events_router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     return app
 

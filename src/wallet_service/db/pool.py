@@ -56,6 +56,20 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+def _data_error_detail(exc: asyncpg.DataError) -> str:
+    """What a client should know about a value PostgreSQL (or asyncpg, before sending it) refused.
+    asyncpg's own refusals have no server message; their reason ends their text, in parentheses
+    after the value, which is not repeated (it may be large)."""
+    if isinstance(exc, asyncpg.CharacterNotInRepertoireError) and "0x00" in (exc.message or ""):
+        return "text cannot contain the NUL character (\\u0000); remove it"
+    if exc.message:
+        reason = exc.message + (f" ({exc.detail})" if exc.detail else "")
+    else:
+        text = str(exc)
+        reason = text.rsplit(" (", 1)[-1].removesuffix(")") if text.endswith(")") else "invalid"
+    return f"a value in the request cannot be stored: {reason}; check its type and range"
+
+
 @contextmanager
 def translate_errors() -> Iterator[None]:
     """Turn errors raised by PostgreSQL into the contract's domain errors.
@@ -81,7 +95,7 @@ def translate_errors() -> Iterator[None]:
             "nothing was changed, retry it"
         ) from None
     except asyncpg.DataError as exc:
-        raise errors.ValidationFailed(f"invalid value: {exc.message}") from None
+        raise errors.ValidationFailed(_data_error_detail(exc)) from None
     except (
         TimeoutError,
         OSError,

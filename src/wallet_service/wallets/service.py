@@ -15,6 +15,7 @@ from wallet_service.db.pool import Database
 from wallet_service.errors import UserNotFound, WalletExists, WalletNotFound
 from wallet_service.events import outbox
 from wallet_service.ledger import repository as ledger
+from wallet_service.money import format_amount
 from wallet_service.users import repository as users
 from wallet_service.users import service as user_directory
 from wallet_service.wallets import repository
@@ -41,7 +42,7 @@ async def open_wallet(
         {
             "wallet_id": wallet["wallet_id"],
             "user_id": wallet["user_id"],
-            "initial_balance": f"{initial_balance:.2f}",
+            "initial_balance": format_amount(initial_balance),
             "currency": currency,
         },
         company_id=owner.company_id,
