@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -36,8 +37,14 @@ _UNAVAILABLE = (
 )
 
 
+def _json_default(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=_json_default).decode()
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -60,7 +67,8 @@ def _data_error_detail(exc: asyncpg.DataError) -> str:
     """What a client should know about a value PostgreSQL (or asyncpg, before sending it) refused.
     asyncpg's own refusals have no server message; their reason ends their text, in parentheses
     after the value, which is not repeated (it may be large)."""
-    if isinstance(exc, asyncpg.CharacterNotInRepertoireError) and "0x00" in (exc.message or ""):
+    said = f"{exc.message} {exc.detail}"
+    if "0x00" in said or "\\u0000" in said:  # in text, or in text inside jsonb
         return "text cannot contain the NUL character (\\u0000); remove it"
     if exc.message:
         reason = exc.message + (f" ({exc.detail})" if exc.detail else "")
@@ -90,7 +98,7 @@ def translate_errors() -> Iterator[None]:
             raise
         raise cls() from None
     except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
-        raise errors.ServiceUnavailable(
+        raise errors.ConcurrencyConflict(
             "the request collided with a concurrent change and was rolled back; "
             "nothing was changed, retry it"
         ) from None
