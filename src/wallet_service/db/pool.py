@@ -26,14 +26,21 @@ _CONSTRAINT_ERRORS: dict[str, type[errors.AppError]] = {
 }
 
 
-#: Errors meaning the database could not be reached: nothing was changed.
-_UNAVAILABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
+#: Failures of the connection rather than of the request: the database is unreachable, refuses
+#: connections (starting, shutting down, full, the database not created yet, credentials), or the
+#: connection broke under the request (a terminated backend, a fast shutdown, a client left in a
+#: state it cannot continue from: asyncpg's InternalClientError "cannot switch to state ...").
+#: The transaction is rolled back with its connection; the client may retry.
+_CONNECTION_FAILURES = (
+    OSError,  # refused, reset, unreachable (ConnectionError and socket errors)
+    TimeoutError,  # no connection within ACQUIRE_TIMEOUT_S, or command_timeout
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    TimeoutError,
+    asyncpg.exceptions.InternalClientError,  # ProtocolError, OutdatedSchemaCacheError
+    asyncpg.OperatorInterventionError,  # class 57: admin/crash shutdown, cannot connect now
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections, out of memory
+    asyncpg.InvalidCatalogNameError,  # the database does not exist (yet)
+    asyncpg.InvalidAuthorizationSpecificationError,  # class 28: the service's credentials
 )
 
 
@@ -83,8 +90,8 @@ def translate_errors() -> Iterator[None]:
     """Turn errors raised by PostgreSQL into the contract's domain errors.
 
     Our SQL functions raise with MESSAGE = a contract error code and DETAIL = human text; constraint
-    violations that a client can cause are mapped by constraint name; an unreachable database is a
-    503 that changed nothing."""
+    violations that a client can cause are mapped by constraint name; an unreachable database or a
+    broken connection is a 503 (see _CONNECTION_FAILURES)."""
     try:
         yield
     except asyncpg.RaiseError as exc:
@@ -104,16 +111,10 @@ def translate_errors() -> Iterator[None]:
         ) from None
     except asyncpg.DataError as exc:
         raise errors.ValidationFailed(_data_error_detail(exc)) from None
-    except (
-        TimeoutError,
-        OSError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
-        asyncpg.CannotConnectNowError,
-        asyncpg.TooManyConnectionsError,
-    ) as exc:
+    except _CONNECTION_FAILURES as exc:
         raise errors.ServiceUnavailable(
-            f"the database is unavailable ({type(exc).__name__}); nothing was changed, retry later"
+            f"the database is unavailable ({type(exc).__name__}); the request was rolled back, "
+            "retry it (with the same Idempotency-Key it applies at most once)"
         ) from None
 
 
