@@ -20,6 +20,7 @@ from wallet_service.budgets.router import router as budgets_router
 from wallet_service.companies.router import router as companies_router
 from wallet_service.config import Settings
 from wallet_service.context import RequestId
+from wallet_service.db.migrate import BackgroundMigration
 from wallet_service.db.pool import Database
 from wallet_service.errors import AppError, RateLimited
 from wallet_service.events.router import router as events_router
@@ -140,22 +141,48 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         app.state.readiness_probes = {"database": db.ping}
         if app.state.rate_limiter.shared:
             app.state.readiness_probes["cache"] = app.state.rate_limiter.ping
-        tasks = jobs.start(db, jobs.registry()) if settings.run_jobs else []
         directory = attach_user_directory(db, settings)
         messaging = Messaging(db, settings.amqp_url) if settings.amqp_url else None
         if messaging is not None:
-            messaging.start()
             app.state.readiness_probes["broker"] = messaging.probe
+        tasks: list[asyncio.Task[None]] = []
+
+        def start_background_work() -> None:
+            tasks.extend(jobs.start(db, jobs.registry()) if settings.run_jobs else [])
+            if messaging is not None:
+                messaging.start()
+
+        # The schema is migrated before the first request when the database answers; when it
+        # does not, the service starts anyway (/health answers, /ready and every request say
+        # 503 naming the database) and migrates as soon as it answers.
+        migration = BackgroundMigration(dsn)
+        migrating = asyncio.create_task(migration.run(), name="migrate")
+        await migration.first_attempt.wait()
+        if migration.done.is_set():
+            start_background_work()
+        else:
+            db.refuse(
+                "the database does not answer yet (or its schema is being migrated); "
+                "nothing was changed, retry shortly"
+            )
+
+            async def open_when_migrated() -> None:
+                await migration.done.wait()
+                db.refuse(None)
+                start_background_work()
+
+            tasks.append(asyncio.create_task(open_when_migrated(), name="open-when-migrated"))
         try:
             yield
         finally:
-            if messaging is not None:
+            migrating.cancel()
+            if messaging is not None and migration.done.is_set():
                 await messaging.stop()
             if directory is not None:
                 await directory.aclose()
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(migrating, *tasks, return_exceptions=True)
             await ledger.close()
             await db.close()
 

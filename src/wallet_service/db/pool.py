@@ -123,6 +123,16 @@ class Database:
 
     def __init__(self, pool: asyncpg.Pool):
         self.pool = pool
+        self._refusal: str | None = None
+
+    def refuse(self, reason: str | None) -> None:
+        """While `reason` is set, every use of the database is answered 503 with it (the service
+        is up but its schema is not migrated yet); None lets requests through again."""
+        self._refusal = reason
+
+    def _check_open(self) -> None:
+        if self._refusal is not None:
+            raise errors.ServiceUnavailable(self._refusal)
 
     @classmethod
     async def connect(cls, dsn: str, *, max_size: int = 20) -> Database:
@@ -146,6 +156,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """One command, one database transaction: commits when the block ends normally, rolls
         back on any exception."""
+        self._check_open()
         with translate_errors():
             async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
                 yield conn
@@ -154,6 +165,7 @@ class Database:
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection in autocommit mode: each statement is its own transaction (reads, and
         the single-statement ledger functions)."""
+        self._check_open()
         with translate_errors():
             async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
                 yield conn
