@@ -18,6 +18,9 @@ import jwt
 import psycopg
 import uvicorn
 
+from wallet_service.config import Settings
+from wallet_service.limits import http_protocol
+
 TEST_SECRET = "test-secret-for-the-wallet-service-suite-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
@@ -242,7 +245,9 @@ def free_port() -> int:
 def serve_in_thread(app: Any) -> Iterator[str]:
     """Serve an ASGI app (its lifespan included) on a free local port; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", http=http_protocol(Settings())
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

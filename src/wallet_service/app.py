@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,13 +22,14 @@ from wallet_service.config import Settings
 from wallet_service.context import RequestId
 from wallet_service.db.migrate import BackgroundMigration
 from wallet_service.db.pool import Database
-from wallet_service.errors import AppError, RateLimited
+from wallet_service.errors import PROBLEM, AppError, RateLimited, problem_document
 from wallet_service.events.router import router as events_router
 from wallet_service.events.worker import Messaging, attach_user_directory
 from wallet_service.ledger.engine import Ledger
 from wallet_service.ledger.hold_routes import router as holds_router
 from wallet_service.ledger.router import router as ledger_router
 from wallet_service.ledger.transfer_routes import router as transfers_router
+from wallet_service.limits import BodyLimit
 from wallet_service.ops.metrics import RequestMetrics
 from wallet_service.ops.ratelimit import RateLimiter
 from wallet_service.ops.router import router as ops_router
@@ -37,7 +38,6 @@ from wallet_service.wire import BodyNotJson
 
 log = logging.getLogger(__name__)
 
-PROBLEM = "application/problem+json"
 _HTTP_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
@@ -47,6 +47,7 @@ _HTTP_CODES = {
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
+_HTTP_TITLES = {413: "Payload too large"}
 
 
 #: Every router of the API, in the order their routes are matched.
@@ -63,18 +64,15 @@ ROUTERS = (
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, errors: list[dict[str, Any]] | None = None
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"https://wallet-service.dev/problems/{code.lower().replace('_', '-')}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    body = problem_document(status, code, title, detail, errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
@@ -114,7 +112,8 @@ async def _body_not_json(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
-    return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+    title = _HTTP_TITLES.get(exc.status_code, str(exc.detail))
+    return problem(exc.status_code, code, title, str(exc.detail), headers=exc.headers)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -201,6 +200,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     app.add_exception_handler(BodyNotJson, _body_not_json)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
     app.add_middleware(RequestId)
 
