@@ -92,3 +92,20 @@ def test_system_sees_every_company(company: Company) -> None:
     feed = company.system.get("/events", params={"limit": 1000}).json()
     assert isinstance(feed["next"], str) and feed["events"]
     assert all(uuid.UUID(e["event_id"]) for e in feed["events"])
+
+
+def test_events_carry_the_wallet_version(company: Company) -> None:
+    """Each event names the wallet's version after the change it announces, so a consumer can
+    order a wallet's events (or drop stale ones) whatever order they arrive in."""
+    alice = company.member(balance="5.00")
+    company.debit(alice.wallet_id, "1.00")
+    r = company.system.put(f"/wallets/{alice.wallet_id}/status", json={"status": "FROZEN"})
+    assert r.status_code == 200, r.text
+    events, _ = _all_events(company, limit=100)
+    assert [(e["event_type"], e["wallet_version"]) for e in events] == [
+        ("WalletCreated", 0),
+        ("TransactionCompleted", 1),
+        ("TransactionCompleted", 2),
+        ("WalletStatusChanged", 3),
+    ]
+    assert company.wallet(alice)["version"] == 3

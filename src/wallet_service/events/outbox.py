@@ -52,10 +52,15 @@ def parse_cursor(cursor: str | None) -> tuple[int, int]:
 
 
 def envelope(row: asyncpg.Record) -> dict[str, Any]:
+    """The published form of an outbox row, on GET /events and on the broker alike. The contract's
+    {event_id, event_type, timestamp, data}, plus wallet_version: the version of the event's
+    wallet right after the change (null for events that change no wallet, e.g. budget events),
+    which increases with each change of the wallet, so consumers can order its events."""
     return {
         "event_id": str(row["event_id"]),
         "event_type": row["event_type"],
         "timestamp": row["occurred_at"].isoformat(),
+        "wallet_version": row["wallet_version"],
         "data": row["data"],
     }
 
@@ -67,7 +72,7 @@ async def feed(
     txid, seq = parse_cursor(after)
     rows = await conn.fetch(
         """
-        SELECT event_id, event_type, occurred_at, data, txid::text AS txid, seq
+        SELECT event_id, event_type, occurred_at, wallet_version, data, txid::text AS txid, seq
         FROM outbox
         WHERE ($1::uuid IS NULL OR company_id = $1)
           AND (txid, seq) > ($2::text::xid8, $3::bigint)

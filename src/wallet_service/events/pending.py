@@ -70,7 +70,7 @@ async def claim(conn: asyncpg.Connection, *, limit: int, lease_s: float) -> Clai
             SET claimed_until = now() + make_interval(secs => $2), claim_token = $3
             FROM candidates WHERE outbox.seq = candidates.seq
             RETURNING outbox.seq, outbox.event_id, outbox.event_type, outbox.occurred_at,
-                      outbox.data, outbox.wallet_id
+                      outbox.data, outbox.wallet_id, outbox.wallet_version
             """,
             limit,
             lease_s,
