@@ -141,7 +141,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         if app.state.rate_limiter.shared:
             app.state.readiness_probes["cache"] = app.state.rate_limiter.ping
         directory = attach_user_directory(db, settings)
-        messaging = Messaging(db, settings.amqp_url) if settings.amqp_url else None
+        messaging = Messaging(ledger, settings.amqp_url) if settings.amqp_url else None
         if messaging is not None:
             app.state.readiness_probes["broker"] = messaging.probe
         tasks: list[asyncio.Task[None]] = []

@@ -46,6 +46,10 @@ class ClientLimits:
         return cls(settings.max_header_bytes, settings.read_timeout_s)
 
 
+#: Seconds a refused connection is kept open to drain what the client still sends.
+LINGER_S = 2.0
+
+
 class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop parsing a head over the limit."""
 
@@ -66,7 +70,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.limits = limits or ClientLimits()
         self._head_bytes = 0
         self._deadline: asyncio.TimerHandle | None = None
-        self._head_refused = False
+        self._head_too_large = False
+        self._refused = False
 
     # -- deadlines ------------------------------------------------------------------------------
 
@@ -110,11 +115,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             b"\r\nconnection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        self._refused = True
+        if self.transport.can_write_eof():
+            # a lingering close: end our side, then read and drop what the client still sends
+            # for a moment. Closing at once with its bytes unread would make the kernel reset
+            # the connection, and the client could lose the answer before reading it.
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         # the base class answers every parser error here, including _HeadTooLarge
-        if self._head_refused:
+        if self._head_too_large:
             self._refuse(
                 431,
                 "REQUEST_HEADERS_TOO_LARGE",
@@ -128,7 +141,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _count_head(self, size: int) -> None:
         self._head_bytes += size
         if self._head_bytes > self.limits.max_header_bytes:
-            self._head_refused = True
+            self._head_too_large = True
             raise _HeadTooLarge
 
     # -- uvicorn / httptools callbacks ----------------------------------------------------------
@@ -142,7 +155,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if not self._head_refused:
+        if not self._refused:
             super().data_received(data)
 
     def on_message_begin(self) -> None:

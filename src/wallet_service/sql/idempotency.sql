@@ -29,10 +29,11 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION idem_store(p_caller text, p_key text, p_status integer, p_body jsonb) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     UPDATE idempotency_keys SET status_code = p_status, response = p_body
-    WHERE caller = p_caller AND key = p_key
-$$;
+    WHERE caller = p_caller AND key = p_key;
+END $$;
 
 -- Ends a command that claimed p_key: stores its answer for retries (when there is a key) and
 -- returns it as {"status", "body", "replayed": false}, the shape every ledger function returns.

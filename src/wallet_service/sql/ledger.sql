@@ -5,8 +5,9 @@
 -- A posting is a JSON object: {"op": CREDIT|DEBIT|TRANSFER|HOLD|CAPTURE|VOID|EXPIRE|
 -- BOOKING_DEBIT|BOOKING_REFUND, "wallet_id", "to_wallet_id", "txn_id", "amount", "description",
 -- "reference_id", "reference_type", "metadata", "expires_at", "booking_id", "currency", "now",
--- "company_id" (when set, every wallet touched must belong to it), "idem": {caller, key, hash},
--- "actor_sub", "actor_role", "request_id"}; each op reads the fields it needs.
+-- "company_id" (when set, every wallet touched must belong to it), "idem": {caller, key, hash}
+-- (an HTTP Idempotency-Key), "event": {event_id, event_type} (a consumed event), "actor_sub",
+-- "actor_role", "request_id"}; each op reads the fields it needs.
 --
 -- Each posting answers one outcome, in request order:
 --   {"ok": true, "status": 200|201, "body": <answer>, "replayed": bool}
@@ -36,21 +37,26 @@ $$;
 -- The only statement that changes a wallet's money: balance and held_amount move by the deltas,
 -- the version is bumped. The caller holds the row lock and has checked the rules.
 CREATE OR REPLACE FUNCTION ledger_move(p_wallet uuid, p_balance numeric, p_held numeric)
-RETURNS wallets LANGUAGE sql AS $$
+RETURNS wallets LANGUAGE plpgsql AS $$
+DECLARE
+    w wallets;
+BEGIN
     UPDATE wallets
     SET balance = balance + p_balance, held_amount = held_amount + p_held,
         version = version + 1, updated_at = now()
     WHERE wallet_id = p_wallet
-    RETURNING *
-$$;
+    RETURNING * INTO w;
+    RETURN w;
+END $$;
 
 -- The only INSERT into the ledger: entry t, stamped with the posting's caller context.
 CREATE OR REPLACE FUNCTION ledger_record(t transactions, p jsonb) RETURNS transactions
 LANGUAGE plpgsql AS $$
 BEGIN
     t.txn_id := gen_random_uuid();
-    t.created_at := now();
-    t.updated_at := now();
+    -- the clock, not the transaction's start: entries of one call keep their order in time
+    t.created_at := clock_timestamp();
+    t.updated_at := t.created_at;
     t.actor_sub := (p->>'actor_sub')::uuid;
     t.actor_role := p->>'actor_role';
     t.request_id := p->>'request_id';
@@ -61,11 +67,16 @@ END $$;
 -- The wallet a posting names in p_field, locked by ledger_apply; NULL when it does not exist or
 -- lies outside the posting's company scope.
 CREATE OR REPLACE FUNCTION ledger_wallet(p jsonb, p_field text DEFAULT 'wallet_id') RETURNS wallets
-LANGUAGE sql STABLE AS $$
-    SELECT * FROM wallets
-    WHERE wallet_id = (p->>p_field)::uuid
-      AND (p->>'company_id' IS NULL OR company_id = (p->>'company_id')::uuid)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    w wallets;
+BEGIN
+    SELECT * INTO w FROM wallets WHERE wallet_id = (p->>p_field)::uuid;
+    IF p->>'company_id' IS NOT NULL AND w.company_id <> (p->>'company_id')::uuid THEN
+        RETURN NULL;
+    END IF;
+    RETURN w;
+END $$;
 
 CREATE OR REPLACE FUNCTION ledger_amount_refusal(p_amount numeric, p_name text DEFAULT 'amount')
 RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
@@ -566,6 +577,107 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------------------------------------
+-- The set-based path: a call whose postings are all plain CREDITs and DEBITs that cannot be
+-- refused is applied with one statement per table instead of posting by posting. It applies when
+-- every wallet exists within scope and may take its postings (DEBIT: ACTIVE; CREDIT: not
+-- CLOSED), every debit fits the available balance left by the postings before it, no debited
+-- wallet has an ACTIVE budget today, no credit is a refund (budget release), and every
+-- idempotency key is new to this call. Its writes are those ledger_entry makes, row for row, so
+-- the two paths cannot disagree; anything else goes posting by posting.
+-- Returns the outcomes, or NULL when the call does not qualify.
+-- ---------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION ledger_apply_set(p_postings jsonb, p_ctx jsonb, p_claimed text[])
+RETURNS jsonb LANGUAGE plpgsql
+-- As for ledger_apply, but the postings' rows are joined with the entries just written by hash.
+SET plan_cache_mode = force_generic_plan
+SET enable_hashjoin = on SET enable_mergejoin = off SET enable_seqscan = off AS $$
+DECLARE
+    v_day date := (now() AT TIME ZONE 'UTC')::date;
+    v_qualifies boolean;
+    v_outcomes jsonb;
+BEGIN
+    WITH p AS (
+        SELECT x.n, q.*
+        FROM jsonb_array_elements(p_postings) WITH ORDINALITY AS x(e, n),
+             jsonb_to_record(p_ctx || x.e) AS q(op text, wallet_id uuid, amount numeric,
+                                                reference_type text, company_id uuid, idem jsonb,
+                                                event jsonb)),
+    r AS (
+        SELECT p.*, w.company_id AS w_company, w.status, w.balance, w.held_amount,
+               sum(CASE WHEN p.op = 'DEBIT' THEN -p.amount ELSE p.amount END)
+                   OVER (PARTITION BY p.wallet_id ORDER BY p.n) AS running
+        FROM p LEFT JOIN wallets w ON w.wallet_id = p.wallet_id)
+    SELECT bool_and(
+               r.op IN ('CREDIT', 'DEBIT')
+               AND r.w_company IS NOT NULL
+               AND (r.company_id IS NULL OR r.company_id = r.w_company)
+               AND r.amount > 0 AND r.amount = round(r.amount, 2)
+               AND r.event IS NULL
+               AND (r.reference_type IS NULL OR r.reference_type NOT LIKE '%\_REFUND')
+               AND (r.idem IS NULL
+                    OR (r.idem->>'caller') || E'\n' || (r.idem->>'key') = ANY (p_claimed))
+               AND CASE WHEN r.op = 'DEBIT'
+                   THEN r.status = 'ACTIVE' AND r.balance - r.held_amount + r.running >= 0
+                        AND NOT EXISTS (
+                            SELECT 1 FROM budgets b
+                            WHERE b.wallet_id = r.wallet_id AND b.status = 'ACTIVE'
+                              AND b.start_date <= v_day AND b.end_date >= v_day)
+                   ELSE r.status <> 'CLOSED' AND r.balance + r.running <= 9999999999999.99 END)
+           AND count(r.idem) = count(DISTINCT r.idem->>'key' || (r.idem->>'caller'))
+    INTO v_qualifies
+    FROM r;
+    IF v_qualifies IS NOT TRUE THEN
+        RETURN NULL;
+    END IF;
+
+    WITH p AS (
+        SELECT x.n, q.*
+        FROM jsonb_array_elements(p_postings) WITH ORDINALITY AS x(e, n),
+             jsonb_to_record(p_ctx || x.e) AS q(op text, wallet_id uuid, amount numeric,
+                 description text, reference_id text, reference_type text, metadata jsonb,
+                 idem jsonb, actor_sub uuid, actor_role text, request_id text)),
+    r AS MATERIALIZED (
+        SELECT p.*, gen_random_uuid() AS txn_id, w.company_id, w.user_id, w.currency,
+               w.balance + sum(CASE WHEN p.op = 'DEBIT' THEN -p.amount ELSE p.amount END)
+                   OVER (PARTITION BY p.wallet_id ORDER BY p.n) AS balance_after,
+               w.version + row_number() OVER (PARTITION BY p.wallet_id ORDER BY p.n)
+                   AS version_after
+        FROM p JOIN wallets w ON w.wallet_id = p.wallet_id),
+    moved AS (
+        UPDATE wallets w
+        SET balance = w.balance + d.delta, version = w.version + d.postings, updated_at = now()
+        FROM (SELECT wallet_id,
+                     sum(CASE WHEN op = 'DEBIT' THEN -amount ELSE amount END) AS delta,
+                     count(*) AS postings
+              FROM p GROUP BY wallet_id) d
+        WHERE w.wallet_id = d.wallet_id),
+    entries AS (
+        INSERT INTO transactions (txn_id, company_id, wallet_id, amount, type, description,
+                                  reference_id, reference_type, status, metadata, balance_after,
+                                  created_at, updated_at, actor_sub, actor_role, request_id)
+        SELECT txn_id, company_id, wallet_id, amount, op, description, reference_id,
+               reference_type, 'COMPLETED', metadata, balance_after, clock_timestamp(),
+               clock_timestamp(), actor_sub, actor_role, request_id
+        FROM r ORDER BY n
+        RETURNING *),
+    answers AS (
+        SELECT r.n, r.idem, r.company_id, r.wallet_id, r.version_after,
+               transaction_completed_data(e, r.user_id, r.currency) AS event, txn_json(e) AS body
+        FROM r JOIN entries e ON e.txn_id = r.txn_id),
+    events AS (
+        INSERT INTO outbox (company_id, wallet_id, wallet_version, event_type, data)
+        SELECT company_id, wallet_id, version_after, 'TransactionCompleted', event
+        FROM answers ORDER BY n),
+    remembered AS (
+        UPDATE idempotency_keys k SET status_code = 201, response = a.body
+        FROM answers a
+        WHERE a.idem IS NOT NULL AND k.caller = a.idem->>'caller' AND k.key = a.idem->>'key')
+    SELECT jsonb_agg(ledger_success(201, body) ORDER BY n) INTO v_outcomes FROM answers;
+    RETURN v_outcomes;
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
 -- The entry point.
 -- ---------------------------------------------------------------------------------------------
 
@@ -604,24 +716,35 @@ END $$;
 --             successful outcome has "preview" instead of a body.
 -- A posting with "idem" is idempotent on its own: the same key and fingerprint answer the first
 -- outcome again ("replayed": true); another fingerprint is IDEMPOTENCY_KEY_REUSED; a refused
--- posting leaves no record, so its retry is evaluated afresh.
+-- posting leaves no record, so its retry is evaluated afresh. A posting with "event" takes effect
+-- once per event_id (processed_events): a redelivery answers {"applied": false, "transaction":
+-- what the first delivery answered}.
 CREATE OR REPLACE FUNCTION ledger_apply(p_postings jsonb, p_ctx jsonb DEFAULT '{}',
                                         p_atomic boolean DEFAULT false,
                                         p_dry_run boolean DEFAULT false)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS jsonb LANGUAGE plpgsql
+-- Plan each statement once, not per call, and for what a call is: a few rows from the postings
+-- array looked up by key (the planner's fixed guess of 100 rows for a JSON array would make it
+-- hash-join whole tables).
+SET plan_cache_mode = force_generic_plan
+SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off AS $$
 DECLARE
     v_claimed text[] := '{}';
+    v_events uuid[] := '{}';
+    v_event uuid;
+    v_hold_wallets uuid[] := '{}';
     v_outcomes jsonb[] := '{}';
     v_out jsonb;
     v_key text;
     p jsonb;
+    i bigint;
     r idempotency_keys;
 BEGIN
     IF jsonb_typeof(p_postings) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION USING MESSAGE = 'VALIDATION_ERROR', DETAIL = 'postings must be an array';
     END IF;
 
-    IF NOT p_dry_run THEN
+    IF NOT p_dry_run AND jsonb_path_exists(p_postings, '$[*].idem') THEN
         WITH k AS (
             SELECT DISTINCT ON (e->'idem'->>'caller', e->'idem'->>'key')
                    e->'idem'->>'caller' AS caller, e->'idem'->>'key' AS key,
@@ -637,19 +760,47 @@ BEGIN
         SELECT coalesce(array_agg(ck), '{}') INTO v_claimed FROM claimed;
     END IF;
 
+    IF NOT p_dry_run AND jsonb_path_exists(p_postings, '$[*].event') THEN
+        WITH ev AS (
+            SELECT DISTINCT ON ((e->'event'->>'event_id')::uuid)
+                   (e->'event'->>'event_id')::uuid AS event_id, e->'event'->>'event_type' AS type
+            FROM jsonb_array_elements(p_postings) e
+            WHERE e ? 'event'
+            ORDER BY 1),
+        claimed AS (
+            INSERT INTO processed_events (event_id, event_type)
+            SELECT event_id, type FROM ev ORDER BY event_id
+            ON CONFLICT DO NOTHING
+            RETURNING event_id)
+        SELECT coalesce(array_agg(event_id), '{}') INTO v_events FROM claimed;
+    END IF;
+
+    IF jsonb_path_exists(p_postings, '$[*].txn_id') THEN
+        v_hold_wallets := ARRAY(
+            SELECT t.wallet_id FROM transactions t
+            WHERE t.txn_id IN (SELECT (e->>'txn_id')::uuid
+                               FROM jsonb_array_elements(p_postings) e));
+    END IF;
     PERFORM 1 FROM wallets
     WHERE wallet_id IN (
         SELECT (e->>'wallet_id')::uuid FROM jsonb_array_elements(p_postings) e
         UNION ALL
         SELECT (e->>'to_wallet_id')::uuid FROM jsonb_array_elements(p_postings) e
         UNION ALL
-        SELECT t.wallet_id FROM transactions t
-        WHERE t.txn_id IN (SELECT (e->>'txn_id')::uuid FROM jsonb_array_elements(p_postings) e))
+        SELECT unnest(v_hold_wallets))
     ORDER BY wallet_id
     FOR NO KEY UPDATE;
 
-    FOR i IN 0 .. jsonb_array_length(p_postings) - 1 LOOP
-        p := p_ctx || (p_postings -> i);
+    IF NOT p_dry_run THEN
+        v_out := ledger_apply_set(p_postings, p_ctx, v_claimed);
+        IF v_out IS NOT NULL THEN
+            RETURN v_out;
+        END IF;
+    END IF;
+
+    -- one scan of the array: indexing a large jsonb by position costs a pass over it each time
+    FOR p, i IN SELECT p_ctx || e, n - 1 FROM jsonb_array_elements(p_postings) WITH ORDINALITY AS x(e, n)
+    LOOP
         v_out := NULL;
         IF p ? 'idem' AND NOT p_dry_run THEN
             v_key := (p->'idem'->>'caller') || E'\n' || (p->'idem'->>'key');
@@ -681,6 +832,30 @@ BEGIN
                 ELSE
                     DELETE FROM idempotency_keys
                     WHERE caller = p->'idem'->>'caller' AND key = p->'idem'->>'key';
+                END IF;
+            END IF;
+        ELSIF p ? 'event' AND NOT p_dry_run THEN
+            v_event := (p->'event'->>'event_id')::uuid;
+            IF v_event = ANY (v_events) THEN
+                v_events := array_remove(v_events, v_event);
+            ELSE
+                INSERT INTO processed_events (event_id, event_type)
+                VALUES (v_event, p->'event'->>'event_type')
+                ON CONFLICT DO NOTHING;
+                IF NOT FOUND THEN
+                    -- applied before: it changes nothing and answers what it answered then
+                    v_out := jsonb_build_object('ok', true, 'status', 200, 'replayed', true,
+                        'body', jsonb_build_object('applied', false, 'transaction',
+                            (SELECT result FROM processed_events WHERE event_id = v_event)));
+                END IF;
+            END IF;
+            IF v_out IS NULL THEN
+                v_out := ledger_posting(p, false);
+                IF (v_out->>'ok')::boolean THEN
+                    UPDATE processed_events SET result = v_out->'body'->'transaction'
+                    WHERE event_id = v_event;
+                ELSE
+                    DELETE FROM processed_events WHERE event_id = v_event;
                 END IF;
             END IF;
         ELSE
