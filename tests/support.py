@@ -135,15 +135,8 @@ class Company:
             m.wallet = self.wallet(m)
         return m
 
-    def events(
-        self, after: str | None = None, limit: int = 1000, *, settled: bool = True
-    ) -> dict[str, Any]:
-        """One page of the company's feed (GET /events as its ADMIN), read once the database has
-        no transaction in flight. The feed holds back rows while an older transaction is still
-        open (even a background autovacuum ANALYZE), so that it never skips one that commits
-        late; a test that has just written and wants to see its events waits for that first."""
-        if settled and self.database_url:
-            settle(self.database_url)
+    def events(self, after: str | None = None, limit: int = 1000) -> dict[str, Any]:
+        """One page of the company's feed (GET /events as its ADMIN)."""
         params: dict[str, Any] = {"limit": limit}
         if after:
             params["after"] = after

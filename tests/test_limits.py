@@ -145,6 +145,25 @@ def test_headers_over_the_limit_are_431(limited: str, size: int) -> None:
     assert httpx.get(f"{limited}/health").status_code == 200
 
 
+def test_a_head_near_the_limit_sent_with_its_body_is_served(limited: str) -> None:
+    """The head limit counts the head only, even when head and body arrive in one packet."""
+    body = json.dumps({"event_type": "Nothing", "data": {"pad": "p" * 50_000}}).encode()
+    head = (
+        b"POST /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nAuthorization: Bearer "
+        + token("SYSTEM").encode()
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n"
+    )
+    head += b"X-Pad: " + b"p" * (MAX_HEADERS - len(head) - 100) + b"\r\n\r\n"
+    with _connect(limited) as sock:
+        sock.sendall(head + body)
+        status, _, answer = _read_response(sock)
+    assert status == 422, answer  # an unknown event type: read, parsed and refused by the app
+    _problem(answer, 422, "VALIDATION_ERROR")
+
+
 def test_a_client_trickling_its_headers_is_cut_off(limited: str) -> None:
     with _connect(limited) as sock:
         started = time.monotonic()

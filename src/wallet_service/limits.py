@@ -7,7 +7,8 @@ client takes to send it, so one client trickling a header a byte at a time, or s
 of headers, would hold a connection and memory for as long as it liked. GuardedHttpProtocol,
 uvicorn's httptools protocol with three additions, cuts such clients off:
 
-* a request head larger than `max_header_bytes` is answered 431 and the connection closed;
+* a request head larger than `max_header_bytes` is answered 431 and the connection closed (the
+  bytes are counted as they arrive, so an oversized head is never buffered whole);
 * a request whose head has not fully arrived `read_timeout_s` after it began (or after the
   connection opened) is answered 408 and closed; so is one whose body has not fully arrived
   `read_timeout_s` after its head.
@@ -50,10 +51,6 @@ class ClientLimits:
 LINGER_S = 2.0
 
 
-class _HeadTooLarge(Exception):
-    """Raised from a parser callback to stop parsing a head over the limit."""
-
-
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a head size limit and read deadlines (module doc)."""
 
@@ -68,9 +65,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits or ClientLimits()
+        #: bytes received since the current request's head began, while it is incomplete
+        self._in_head = True
         self._head_bytes = 0
         self._deadline: asyncio.TimerHandle | None = None
-        self._head_too_large = False
         self._refused = False
 
     # -- deadlines ------------------------------------------------------------------------------
@@ -125,24 +123,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         else:
             self.transport.close()
 
-    def send_400_response(self, msg: str) -> None:
-        # the base class answers every parser error here, including _HeadTooLarge
-        if self._head_too_large:
-            self._refuse(
-                431,
-                "REQUEST_HEADERS_TOO_LARGE",
-                "Request headers too large",
-                f"the request line and headers exceed {self.limits.max_header_bytes} bytes "
-                "(MAX_HEADER_BYTES)",
-            )
-        else:
-            super().send_400_response(msg)
-
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self.limits.max_header_bytes:
-            self._head_too_large = True
-            raise _HeadTooLarge
+    def _head_too_large(self) -> None:
+        self._refuse(
+            431,
+            "REQUEST_HEADERS_TOO_LARGE",
+            "Request headers too large",
+            f"the request line and headers exceed {self.limits.max_header_bytes} bytes "
+            "(MAX_HEADER_BYTES)",
+        )
 
     # -- uvicorn / httptools callbacks ----------------------------------------------------------
 
@@ -155,29 +143,39 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if not self._refused:
-            super().data_received(data)
+        # Counted as it arrives, before the parser buffers it: httptools hands over a header only
+        # once it is complete, so a limit checked per header would let one endless header in.
+        if self._refused:
+            return  # lingering after a refusal: dropped
+        if self._in_head:
+            room = self.limits.max_header_bytes - self._head_bytes
+            if len(data) > room:
+                # parse what fits, and one byte more: a head that is still incomplete is too
+                # large; one that ended is followed by its body (or the next request)
+                fits, rest = data[: room + 1], data[room + 1 :]
+                self._head_bytes += len(fits)
+                super().data_received(fits)
+                if self._in_head and not self.transport.is_closing():
+                    self._head_too_large()
+                elif rest:
+                    self.data_received(rest)
+                return
+            self._head_bytes += len(data)
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes = 0
         if self._deadline is None:  # the first request's deadline runs from the connection
             self._arm("head")
 
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
+        self._in_head = False
         self._arm("body")  # disarmed by on_message_complete, at once when there is no body
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._in_head, self._head_bytes = True, 0  # the next request's head may follow
         super().on_message_complete()
 
 
