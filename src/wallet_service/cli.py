@@ -34,35 +34,41 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
-    from granian.constants import Interfaces
-    from granian.log import LogLevels
-    from granian.server import Server
+    import uvicorn
 
-    from wallet_service.db.migrate import migrate
+    from wallet_service.app import create_app
+    from wallet_service.limits import http_protocol
 
-    # A SIGTERM while the database starts or migrates exits normally too, so the embedded
-    # PostgreSQL (stopped at exit) is never left running; granian handles it once it serves:
-    # each worker finishes its requests and its lifespan shutdown, then serve() returns.
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets the
+    # process exit normally, so the embedded PostgreSQL (stopped at exit) is never left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     dsn = resolve_database(settings)
-    print("applying migrations...", file=sys.stderr)
-    migrate(dsn)
+    # the app migrates on start, or as soon as the database answers (db/migrate.py)
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
     print(f"serving on http://{host}:{port} (docs at /docs)", file=sys.stderr)
-    os.environ["DATABASE_URL"] = dsn  # each worker process builds its app from the environment
-    Server(
-        "wallet_service.app:create_app_from_env",
-        factory=True,
-        interface=Interfaces.ASGI,
-        address=host,
-        port=port,
-        workers=workers,
-        websockets=False,
-        log_level=LogLevels(settings.log_level.lower()),
-        log_access=False,
-    ).serve()
+    if workers > 1:
+        os.environ["DATABASE_URL"] = dsn  # each worker builds its app from the environment
+        uvicorn.run(
+            "wallet_service.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            http=http_protocol(settings),
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    else:
+        uvicorn.run(
+            create_app(settings, database_url=dsn),
+            host=host,
+            port=port,
+            http=http_protocol(settings),
+            log_level=settings.log_level,
+            access_log=False,
+        )
 
 
 def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:

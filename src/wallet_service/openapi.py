@@ -14,6 +14,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
+from wallet_service import metadata
+
 PROBLEM_JSON = "application/problem+json"
 _REF = "#/components/schemas/"
 
@@ -65,14 +67,16 @@ class BatchProblem(Problem):
 
 #: What each error status means, whatever the operation; `codes=` adds the operation's own codes.
 _MEANING: dict[int, str] = {
-    400: "The body is not JSON text (BAD_REQUEST).",
     401: "No bearer token, or one that is malformed, forged or expired (UNAUTHENTICATED).",
     403: "The caller's role or scope does not allow this (FORBIDDEN).",
     404: "Not found, or it belongs to another company.",
+    408: "The request's head or body did not arrive within READ_TIMEOUT (REQUEST_TIMEOUT).",
     409: "Refused by the state of the resource; nothing changed.",
-    413: "The request body is too large (PAYLOAD_TOO_LARGE).",
+    413: "The request body is larger than MAX_BODY_BYTES (PAYLOAD_TOO_LARGE).",
     422: "The request does not fit the schema or the operation's rules (VALIDATION_ERROR).",
     429: "Too many requests from this caller (RATE_LIMITED); retry after Retry-After seconds.",
+    431: "The request line and headers are larger than MAX_HEADER_BYTES "
+    "(REQUEST_HEADERS_TOO_LARGE).",
     503: (
         "A dependency (the database, ...) is unavailable, or the request collided with a "
         "concurrent change and was rolled back (SERVICE_UNAVAILABLE); nothing changed, retry."
@@ -121,12 +125,14 @@ def operation_id(route: APIRoute) -> str:
 
 #: What every operation that takes a body can answer besides its own errors (added to each by
 #: document_problems, so a new route cannot forget them).
-WITH_BODY = errors_for(400)
+WITH_BODY = errors_for(413)
+#: What the HTTP server answers for any request, before it reaches an operation (limits.py).
+ANY_REQUEST = errors_for(408, 431)
 
 
 def document_problems(app: FastAPI) -> None:
-    """Make `app`'s OpenAPI document define the schemas that errors_for() refers to, and declare
-    WITH_BODY on every operation that takes a body."""
+    """Make `app`'s OpenAPI document define the schemas that errors_for() and metadata refer to,
+    and declare ANY_REQUEST on every operation and WITH_BODY on every one that takes a body."""
     _, defs = models_json_schema(
         [(m, "serialization") for m in _problem_models()], ref_template=_REF + "{model}"
     )
@@ -134,12 +140,14 @@ def document_problems(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         document = build()
-        document.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(defs["$defs"])
+        schemas["MetadataValue"] = metadata.VALUE_SCHEMA
         for item in document["paths"].values():
             for operation in item.values():
-                if "requestBody" in operation:
-                    for status, response in WITH_BODY.items():
-                        operation["responses"].setdefault(str(status), response)
+                extra = {**ANY_REQUEST, **(WITH_BODY if "requestBody" in operation else {})}
+                for status, response in extra.items():
+                    operation["responses"].setdefault(str(status), response)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

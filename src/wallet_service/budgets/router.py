@@ -17,8 +17,11 @@ from wallet_service.budgets.schemas import (
 )
 from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
 from wallet_service.openapi import AUTHENTICATED, errors_for
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(prefix="/budgets", tags=["budgets"], responses=AUTHENTICATED)
+router = APIRouter(
+    prefix="/budgets", tags=["budgets"], responses=AUTHENTICATED, route_class=ExactJsonRoute
+)
 
 
 @router.post(

@@ -10,8 +10,11 @@ from wallet_service.companies import service
 from wallet_service.companies.schemas import CompanyDefaults, UpdateDefaults
 from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
 from wallet_service.openapi import AUTHENTICATED, errors_for
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(prefix="/companies", tags=["companies"], responses=AUTHENTICATED)
+router = APIRouter(
+    prefix="/companies", tags=["companies"], responses=AUTHENTICATED, route_class=ExactJsonRoute
+)
 
 
 @router.get("/{companyId}/defaults", responses=errors_for(403))

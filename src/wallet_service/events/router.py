@@ -12,8 +12,11 @@ from wallet_service.deps import CallerDep, DbDep, LedgerDep
 from wallet_service.events import handlers, outbox
 from wallet_service.events.schemas import EventFeed, EventResult, IncomingEvent
 from wallet_service.openapi import AUTHENTICATED, errors_for
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(prefix="/events", tags=["events"], responses=AUTHENTICATED)
+router = APIRouter(
+    prefix="/events", tags=["events"], responses=AUTHENTICATED, route_class=ExactJsonRoute
+)
 
 
 @router.post(

@@ -10,8 +10,9 @@ from wallet_service.deps import CallerDep, IdempotencyKey, LedgerDep
 from wallet_service.ledger import holds
 from wallet_service.ledger.schemas import CaptureHold, CreateHold, Transaction
 from wallet_service.openapi import AUTHENTICATED, errors_for
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(tags=["holds"], responses=AUTHENTICATED)
+router = APIRouter(tags=["holds"], responses=AUTHENTICATED, route_class=ExactJsonRoute)
 
 
 @router.post(

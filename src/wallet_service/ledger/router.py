@@ -21,8 +21,9 @@ from wallet_service.ledger.schemas import (
 )
 from wallet_service.openapi import AUTHENTICATED, BatchProblem, errors_for
 from wallet_service.responses import model_response
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(tags=["transactions"], responses=AUTHENTICATED)
+router = APIRouter(tags=["transactions"], responses=AUTHENTICATED, route_class=ExactJsonRoute)
 
 POSTING_REFUSALS = "INSUFFICIENT_FUNDS, BUDGET_EXCEEDED, WALLET_NOT_ACTIVE, IDEMPOTENCY_KEY_REUSED"
 

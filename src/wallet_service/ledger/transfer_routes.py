@@ -8,8 +8,9 @@ from wallet_service.deps import CallerDep, IdempotencyKey, LedgerDep
 from wallet_service.ledger import transfers
 from wallet_service.ledger.schemas import CreateTransfer, Transfer
 from wallet_service.openapi import AUTHENTICATED, errors_for
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(tags=["transactions"], responses=AUTHENTICATED)
+router = APIRouter(tags=["transactions"], responses=AUTHENTICATED, route_class=ExactJsonRoute)
 
 
 @router.post(

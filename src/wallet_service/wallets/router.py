@@ -17,8 +17,11 @@ from wallet_service.wallets.schemas import (
     WalletPage,
     WalletStatus,
 )
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(prefix="/wallets", tags=["wallets"], responses=AUTHENTICATED)
+router = APIRouter(
+    prefix="/wallets", tags=["wallets"], responses=AUTHENTICATED, route_class=ExactJsonRoute
+)
 
 
 @router.post(
