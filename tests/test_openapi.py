@@ -147,10 +147,12 @@ def _seed(company: Company) -> dict[str, list[str]]:
 #: Operations with a rule across fields, against the clock or against stored data, which a JSON
 #: Schema cannot say; a request that fits the schema may still be refused with 422 there (e.g. a
 #: transfer to the same wallet, an end date before the start date, a hold expiring in the past,
-#: an old-form feed cursor naming no event).
+#: an old-form feed cursor naming no event, a credit past the largest balance a wallet holds).
 CROSS_FIELD_RULES = [
     "consume_event",
     "list_events",
+    "post_transaction",
+    "post_batch",
     "create_transfer",
     "create_budget",
     "update_budget",
