@@ -85,8 +85,17 @@ def format_amount(amount: Decimal) -> str:
     return f"{_no_negative_zero(amount.quantize(CENT)):f}"
 
 
-def _amount_schema(pattern: str) -> WithJsonSchema:
-    return WithJsonSchema({"type": "string", "pattern": pattern, "example": "125.50"})
+def _request_amount_schema(string_pattern: str, number: dict[str, Any]) -> WithJsonSchema:
+    """What parse_amount accepts, as JSON Schema: a plain decimal string, or a JSON number."""
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": string_pattern},
+                {"type": "number", "multipleOf": 0.01, "maximum": float(MAX_AMOUNT), **number},
+            ],
+            "examples": ["125.50"],
+        }
+    )
 
 
 _serialize = PlainSerializer(format_amount, return_type=str, when_used="always")
@@ -96,16 +105,25 @@ PositiveAmount = Annotated[
     Decimal,
     BeforeValidator(parse_positive_amount),
     _serialize,
-    _amount_schema(r"^(0\.(0[1-9]|[1-9]\d)|[1-9]\d{0,12}\.\d{2})$"),
+    _request_amount_schema(
+        r"^0*(?:[1-9][0-9]{0,12}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$",
+        {"exclusiveMinimum": 0},
+    ),
 ]
 #: An amount that may be zero (an initial balance, for instance).
 NonNegativeAmount = Annotated[
     Decimal,
     BeforeValidator(parse_non_negative_amount),
     _serialize,
-    _amount_schema(r"^\d{1,13}\.\d{2}$"),
+    _request_amount_schema(
+        r"^(?:-?0+(?:\.0{1,2})?|0*[0-9]{1,13}(?:\.[0-9]{1,2})?)$", {"minimum": 0}
+    ),
 ]
-#: An amount in a response; negative only where a field says so (a SOFT budget's remaining).
+#: An amount in a response: always a string with two decimals; negative only where a field says
+#: so (a SOFT budget's remaining).
 Amount = Annotated[
-    Decimal, BeforeValidator(parse_amount), _serialize, _amount_schema(r"^-?\d{1,13}\.\d{2}$")
+    Decimal,
+    BeforeValidator(parse_amount),
+    _serialize,
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d{1,13}\.\d{2}$", "examples": ["125.50"]}),
 ]
