@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import orjson
@@ -172,15 +173,18 @@ def _policy(name: str, queues: list[str], definition: dict[str, Any]) -> Iterato
         pytest.skip("rabbitmqctl is not available to set a policy")
     pattern = "^(" + "|".join(re.escape(q) for q in queues) + ")$"
     spec = orjson.dumps(definition).decode()
+    # policies belong to a virtual host: the one the test broker URL names
+    vhost = ["-p", unquote(urlsplit(AMQP_URL).path[1:]) or "/"]
+    options = ["--apply-to", "queues", "--priority", "100"]
     subprocess.run(
-        [ctl, "set_policy", "--apply-to", "queues", "--priority", "100", name, pattern, spec],
+        [ctl, "set_policy", *vhost, *options, name, pattern, spec],
         check=True,
         capture_output=True,
     )
     try:
         yield
     finally:
-        subprocess.run([ctl, "clear_policy", name], check=False, capture_output=True)
+        subprocess.run([ctl, "clear_policy", *vhost, name], check=False, capture_output=True)
 
 
 async def _inbox_counts(queue_name: str) -> tuple[int, int]:
