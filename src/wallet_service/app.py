@@ -29,6 +29,7 @@ from wallet_service.ledger.transfer_routes import router as transfers_router
 from wallet_service.ops.metrics import RequestMetrics
 from wallet_service.ops.ratelimit import RateLimiter
 from wallet_service.ops.router import router as ops_router
+from wallet_service.reports.router import router as reports_router
 from wallet_service.wallets.router import router as wallets_router
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         budgets_router,
         companies_router,
         events_router,
+        reports_router,
     ):
         app.include_router(router)
     return app

@@ -84,3 +84,10 @@ NonNegativeAmount = Annotated[
 ]
 #: An amount in a response.
 Amount = Annotated[Decimal, BeforeValidator(parse_amount), _serialize, _AMOUNT_SCHEMA]
+#: An amount that may be negative (a net figure, a SOFT budget's remaining amount).
+SignedAmount = Annotated[
+    Decimal,
+    BeforeValidator(parse_amount),
+    _serialize,
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d{1,13}\.\d{2}$", "example": "-12.50"}),
+]
