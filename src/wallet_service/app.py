@@ -21,6 +21,7 @@ from wallet_service.companies.router import router as companies_router
 from wallet_service.config import Settings
 from wallet_service.db.pool import Database
 from wallet_service.errors import AppError, RateLimited
+from wallet_service.events.asyncapi_routes import router as asyncapi_router
 from wallet_service.events.router import router as events_router
 from wallet_service.events.worker import Messaging, attach_user_directory
 from wallet_service.ledger.hold_routes import router as holds_router
@@ -154,6 +155,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         companies_router,
         events_router,
         reports_router,
+        asyncapi_router,
     ):
         app.include_router(router)
     return app

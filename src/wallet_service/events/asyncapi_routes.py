@@ -1,0 +1,16 @@
+"""HTTP: GET /asyncapi.json (no authentication, like /openapi.json)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from wallet_service.events.asyncapi import document
+
+router = APIRouter()
+
+
+@router.get("/asyncapi.json", include_in_schema=False)
+async def asyncapi() -> JSONResponse:
+    """The AsyncAPI 3 document of every event published and consumed."""
+    return JSONResponse(document())
