@@ -19,6 +19,7 @@ from wallet_service.auth.tokens import TokenVerifier
 from wallet_service.budgets.router import router as budgets_router
 from wallet_service.companies.router import router as companies_router
 from wallet_service.config import Settings
+from wallet_service.dashboard.router import router as dashboard_router
 from wallet_service.db.pool import Database
 from wallet_service.errors import AppError, RateLimited
 from wallet_service.events.asyncapi_routes import router as asyncapi_router
@@ -156,6 +157,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         events_router,
         reports_router,
         asyncapi_router,
+        dashboard_router,
     ):
         app.include_router(router)
     return app
