@@ -58,7 +58,11 @@ class Tab:
         self.page.click("#sign-in button[type=submit]")
 
     def message(self) -> str:
-        self.page.wait_for_selector("#message:not([hidden])")
+        """The message shown once loading is over."""
+        self.page.wait_for_function(
+            "() => { const m = document.getElementById('message');"
+            " return !m.hidden && m.textContent !== 'Loading…'; }"
+        )
         text: str = self.page.inner_text("#message")
         return text
 
