@@ -1,6 +1,8 @@
 """Fixtures: a real PostgreSQL database built by the real migrations, and the real service
 listening on a local port. DATABASE_URL names a server to use (a fresh database is created on it
-and dropped afterwards); without it the embedded PostgreSQL is started, as `serve` would."""
+and dropped afterwards); without it the embedded PostgreSQL is started, as `serve` would.
+WALLET_TEST_DATABASE_URL names a database that is already migrated: the tests run on it as it is
+and leave it in place (the upgrade test runs the core modules on an upgraded database this way)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,10 @@ def _server_url() -> str:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh database, migrated, for this test session (dropped at the end)."""
+    given = os.environ.get("WALLET_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
     server = _server_url()
     name = f"wallet_test_{uuid.uuid4().hex[:12]}"
     admin_url = with_database(server, "postgres")

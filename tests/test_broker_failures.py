@@ -173,11 +173,20 @@ def _policy(name: str, queues: list[str], definition: dict[str, Any]) -> Iterato
         pytest.skip("rabbitmqctl is not available to set a policy")
     pattern = "^(" + "|".join(re.escape(q) for q in queues) + ")$"
     spec = orjson.dumps(definition).decode()
-    # policies belong to a virtual host: the one the test broker URL names
-    vhost = ["-p", unquote(urlsplit(AMQP_URL).path[1:]) or "/"]
-    options = ["--apply-to", "queues", "--priority", "100"]
+    vhost = ["-p", unquote(urlsplit(AMQP_URL).path[1:]) or "/"]  # the queues' vhost
     subprocess.run(
-        [ctl, "set_policy", *vhost, *options, name, pattern, spec],
+        [
+            ctl,
+            "set_policy",
+            *vhost,
+            "--apply-to",
+            "queues",
+            "--priority",
+            "100",
+            name,
+            pattern,
+            spec,
+        ],
         check=True,
         capture_output=True,
     )

@@ -15,6 +15,7 @@ from wallet_service.auth.caller import Role
 from wallet_service.auth.tokens import TokenVerifier
 from wallet_service.config import Settings
 from wallet_service.db.migrate import alembic_config
+from wallet_service.db.sqlobjects import digest, manifest_files
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -48,7 +49,8 @@ def test_token_command_requires_a_company_for_non_system_roles(tmp_path: Path) -
 
 def test_migrate_from_several_processes_at_once(database_url: str) -> None:
     """`wallet-service migrate` brings a fresh database to the newest schema; instances starting
-    together serialise on an advisory lock, so each migration is applied exactly once."""
+    together serialise on an advisory lock, so each migration and the SQL objects are applied
+    exactly once."""
     import psycopg
 
     name = f"wallet_migrate_{uuid.uuid4().hex[:10]}"
@@ -71,11 +73,14 @@ def test_migrate_from_several_processes_at_once(database_url: str) -> None:
         with psycopg.connect(with_database(database_url, name)) as conn:
             head = conn.execute("SELECT version_num FROM alembic_version").fetchall()
             functions = conn.execute(
-                "SELECT count(*) FROM pg_proc WHERE proname = 'ledger_post'"
+                "SELECT count(*) FROM pg_proc WHERE proname = 'ledger_apply'"
             ).fetchone()
-        newest = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-        assert head == [(newest,)]
+            applied = conn.execute("SELECT digest FROM sql_objects").fetchall()
+        assert head == [
+            (ScriptDirectory.from_config(alembic_config(database_url)).get_current_head(),)
+        ]
         assert functions == (1,)
+        assert applied == [(digest(manifest_files()),)]
     finally:
         with psycopg.connect(with_database(database_url, "postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

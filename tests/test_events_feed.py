@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from tests.support import Company
 
@@ -60,7 +61,8 @@ def test_rolled_back_changes_publish_nothing(company: Company, database_url: str
     alice = company.member(balance="5.00")
     _, cursor = _all_events(company)
     with psycopg.connect(database_url) as conn:
-        conn.execute("SELECT ledger_post(%s, 'DEBIT', 1.00)", (alice.wallet_id,))
+        posting = Jsonb([{"op": "DEBIT", "wallet_id": str(alice.wallet_id), "amount": "1.00"}])
+        conn.execute("SELECT ledger_apply(%s)", (posting,))
         conn.rollback()
     company.debit(alice.wallet_id, "9.00")  # refused: insufficient funds
     events, _ = _all_events(company, after=cursor)

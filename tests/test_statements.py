@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import psycopg
 
 from tests.support import Company, Member, booking, hold
@@ -207,19 +208,29 @@ def test_statement_defaults_to_the_current_month(company: Company) -> None:
 def test_a_long_statement_is_streamed_and_complete(
     company: Company, sql: psycopg.Connection[Any]
 ) -> None:
-    """1,500 credits posted in ONE database transaction share their timestamp: the closing balance
-    is still exact (the sum of the entries), and the whole statement arrives in chunks."""
+    """1,500 credits (two batches), then stamped with one instant, as entries that cannot be told
+    apart in time: the closing balance is still exact (then the sum of the entries), and the whole
+    statement arrives, in chunks."""
     alice = company.member()
+    for size in (1000, 500):
+        postings = [
+            {
+                "wallet_id": alice.wallet_id,
+                "amount": "1.25",
+                "type": "CREDIT",
+                "description": "bulk",
+            }
+        ] * size
+        r = company.system.post("/transactions/batch", json={"atomic": True, "postings": postings})
+        assert r.status_code == 201, r.text
     sql.execute(
-        "SELECT ledger_post(%s, 'CREDIT', 1.25, 'bulk') FROM generate_series(1, 1500)",
+        "UPDATE transactions SET created_at = now(), updated_at = now() WHERE wallet_id = %s",
         (alice.wallet_id,),
     )
     with company.admin.client.stream("GET", f"/wallets/{alice.wallet_id}/statement") as r:
         assert r.status_code == 200
         assert "content-length" not in r.headers  # streamed
         chunks = list(r.iter_raw())
-    import orjson
-
     s = orjson.loads(b"".join(chunks))
     assert s["count"] == len(s["entries"]) == 1500
     assert (s["closing_balance"], s["total_credits"]) == ("1875.00", "1875.00")

@@ -19,12 +19,14 @@ from wallet_service.auth.tokens import TokenVerifier
 from wallet_service.budgets.router import router as budgets_router
 from wallet_service.companies.router import router as companies_router
 from wallet_service.config import Settings
+from wallet_service.context import RequestId
 from wallet_service.dashboard.router import router as dashboard_router
 from wallet_service.db.pool import Database
 from wallet_service.errors import AppError, RateLimited
 from wallet_service.events.asyncapi_routes import router as asyncapi_router
 from wallet_service.events.router import router as events_router
 from wallet_service.events.worker import Messaging, attach_user_directory
+from wallet_service.ledger.engine import Ledger
 from wallet_service.ledger.hold_routes import router as holds_router
 from wallet_service.ledger.router import router as ledger_router
 from wallet_service.ledger.transfer_routes import router as transfers_router
@@ -109,6 +111,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = await Database.connect(dsn, max_size=settings.db_pool_size)
         app.state.db = db
+        ledger = Ledger(db, settings.group_commit_settings())
+        ledger.start()
+        app.state.ledger = ledger
         app.state.readiness_probes = {"database": db.ping}
         if app.state.rate_limiter.shared:
             app.state.readiness_probes["cache"] = app.state.rate_limiter.ping
@@ -128,6 +133,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await ledger.close()
             await db.close()
 
     app = FastAPI(
@@ -145,6 +151,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestId)
 
     for router in (
         ops_router,

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from wallet_service.ledger.group_commit import GroupCommitSettings
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -15,6 +17,27 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+
+def _flag(name: str, *, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be true or false, got {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +59,19 @@ class Settings:
     log_level: str = "info"
     #: run the periodic background jobs (see jobs.py) inside this process
     run_jobs: bool = True
+    #: gather concurrent single postings into one engine call (see ledger/group_commit.py)
+    group_commit: bool = True
+    group_commit_window_ms: float = 1.0
+    group_commit_max: int = 256
+
+    def group_commit_settings(self) -> GroupCommitSettings:
+        return GroupCommitSettings(
+            enabled=self.group_commit,
+            window_s=self.group_commit_window_ms / 1000,
+            max_group=self.group_commit_max,
+            # groups in flight each hold a connection; leave most of the pool to reads
+            lanes=max(1, min(4, self.db_pool_size // 4)),
+        )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,5 +90,8 @@ class Settings:
             rate_limit=env("RATE_LIMIT") or cls.rate_limit,
             workers=_int("WEB_CONCURRENCY", cls.workers),
             log_level=env("LOG_LEVEL") or cls.log_level,
-            run_jobs=(env("RUN_JOBS") or "true").lower() not in ("0", "false", "no"),
+            run_jobs=_flag("RUN_JOBS", default=True),
+            group_commit=_flag("GROUP_COMMIT", default=True),
+            group_commit_window_ms=_float("GROUP_COMMIT_WINDOW_MS", cls.group_commit_window_ms),
+            group_commit_max=_int("GROUP_COMMIT_MAX", cls.group_commit_max),
         )

@@ -26,6 +26,7 @@ from wallet_service.db.pool import Database
 from wallet_service.events import handlers
 from wallet_service.events.schemas import IncomingEvent
 from wallet_service.ledger import service as ledger
+from wallet_service.ledger.engine import Ledger
 from wallet_service.ledger.schemas import CreateTransaction, PostingType
 from wallet_service.reports.rules import month_of
 
@@ -168,7 +169,7 @@ async def seed(
     admin = Caller(sub=demo.admin, role=Role.ADMIN, company_id=company_id)
     for person in demo.people:
         funded = await ledger.post_transaction(
-            db,
+            Ledger(db),
             system,
             person.wallet_id,
             CreateTransaction(

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from wallet_service.auth.caller import Caller
 from wallet_service.db.pool import Database
 from wallet_service.errors import Unauthenticated
+from wallet_service.ledger.engine import Ledger
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT signed with the service's key.")
 
@@ -18,6 +19,11 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT signed with the servic
 async def get_db(request: Request) -> Database:  # async: sync dependencies cost a thread hop
     db: Database = request.app.state.db
     return db
+
+
+async def get_ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
 
 
 async def get_caller(
@@ -33,6 +39,7 @@ async def get_caller(
 
 
 DbDep = Annotated[Database, Depends(get_db)]
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 IdempotencyKey = Annotated[
     str | None,

@@ -111,6 +111,10 @@ class ServiceUnavailable(AppError):
     status, code, title = 503, "SERVICE_UNAVAILABLE", "Service unavailable"
 
 
+class ConcurrencyConflict(ServiceUnavailable):
+    """A deadlock or serialization failure: the transaction was rolled back and may be retried."""
+
+
 def _all_subclasses(cls: type[AppError]) -> list[type[AppError]]:
     out: list[type[AppError]] = []
     for sub in cls.__subclasses__():
@@ -120,4 +124,6 @@ def _all_subclasses(cls: type[AppError]) -> list[type[AppError]]:
 
 
 #: Error classes by contract code, used to translate errors raised inside PostgreSQL functions.
-BY_CODE: dict[str, type[AppError]] = {c.code: c for c in _all_subclasses(AppError)}
+BY_CODE: dict[str, type[AppError]] = {}
+for _cls in _all_subclasses(AppError):
+    BY_CODE.setdefault(_cls.code, _cls)  # the general class of a code wins over its refinements

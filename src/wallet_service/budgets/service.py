@@ -1,6 +1,6 @@
 """Budget commands and queries, with their rules: who may set a budget, overlap, status changes,
-history and events. Enforcement on debits lives in the database (budget_consume, called by
-ledger_post inside the debit's own statement); this module never moves money."""
+history and events. Enforcement on debits lives in the database (budget_refusal and
+budget_consume, called by the posting engine); this module never moves money."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -36,8 +37,14 @@ _UNAVAILABLE = (
 )
 
 
+def _json_default(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=_json_default).decode()
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -76,7 +83,7 @@ def translate_errors() -> Iterator[None]:
             raise
         raise cls() from None
     except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
-        raise errors.ServiceUnavailable(
+        raise errors.ConcurrencyConflict(
             "the request collided with a concurrent change and was rolled back; "
             "nothing was changed, retry it"
         ) from None

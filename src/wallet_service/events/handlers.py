@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from wallet_service.budgets.service import apply_company_defaults
 from wallet_service.companies.service import defaults_for
+from wallet_service.context import current_request_id, set_request_id
 from wallet_service.db.pool import Database
 from wallet_service.errors import UserNotFound, ValidationFailed, WalletNotFound
 from wallet_service.events import inbox
@@ -145,6 +146,8 @@ async def apply(db: Database, event: IncomingEvent) -> EventResult:
     """Apply one consumed event exactly as the broker consumer does. An event_id seen before
     changes nothing and answers what its first delivery answered."""
     data, handler = parse(event)
+    if current_request_id() is None and event.event_id is not None:
+        set_request_id(f"event:{event.event_id}")  # names the entries this event writes
     user_id = getattr(data, "user_id", None)
     if not isinstance(data, UserCreated) and isinstance(user_id, UUID):
         await _learn_user(db, user_id)

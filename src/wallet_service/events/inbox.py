@@ -1,5 +1,5 @@
-"""SQL of the consuming side: the processed-event log (dedupe by event_id) and the booking
-functions of migration 0004 (dedupe by booking: debited once, refunded at most once)."""
+"""The consuming side's storage: the processed-event log (dedupe by event_id), and the booking
+postings of the engine (dedupe by booking: debited once, refunded at most once)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from wallet_service.ledger.engine import apply_in, posting
 
 
 async def claim(conn: asyncpg.Connection, event_id: UUID, event_type: str) -> dict[str, Any] | None:
@@ -62,22 +64,35 @@ async def booking_debit(
     description: str | None,
 ) -> dict[str, Any]:
     """{"applied", "transaction"}: the DEBIT, or the FAILED entry of a refused booking."""
-    result: dict[str, Any] = await conn.fetchval(
-        "SELECT booking_debit($1, $2, $3, $4, $5)",
-        wallet_id,
-        booking_id,
-        amount,
-        currency,
-        description,
+    (outcome,) = await apply_in(
+        conn,
+        [
+            posting(
+                "BOOKING_DEBIT",
+                None,
+                wallet_id=wallet_id,
+                booking_id=booking_id,
+                amount=amount,
+                currency=currency,
+                description=description,
+            )
+        ],
     )
-    return result
+    body: dict[str, Any] = outcome.result()["body"]
+    return body
 
 
 async def booking_refund(
     conn: asyncpg.Connection, *, wallet_id: UUID, booking_id: str, amount: Decimal | None
 ) -> dict[str, Any]:
     """{"applied", "transaction"}: the refund CREDIT, or applied=false when nothing is owed."""
-    result: dict[str, Any] = await conn.fetchval(
-        "SELECT booking_refund($1, $2, $3)", wallet_id, booking_id, amount
+    (outcome,) = await apply_in(
+        conn,
+        [
+            posting(
+                "BOOKING_REFUND", None, wallet_id=wallet_id, booking_id=booking_id, amount=amount
+            )
+        ],
     )
-    return result
+    body: dict[str, Any] = outcome.result()["body"]
+    return body

@@ -1,2 +1,2 @@
-"""The ledger: the only code that writes transactions and moves balances (through the SQL
-function ledger_post and its siblings), and the reading of transaction history."""
+"""The ledger: the only code that writes transactions and moves balances (through the posting
+engine, ledger_apply in sql/ledger.sql), and the reading of transaction history."""

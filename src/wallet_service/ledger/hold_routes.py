@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
+from wallet_service.deps import CallerDep, IdempotencyKey, LedgerDep
 from wallet_service.ledger import holds
 from wallet_service.ledger.schemas import CaptureHold, CreateHold, Transaction
 
@@ -19,13 +19,13 @@ async def place_hold(
     walletId: UUID,
     body: CreateHold,
     caller: CallerDep,
-    db: DbDep,
+    ledger: LedgerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Reserve an amount (SYSTEM): a PENDING DEBIT that lowers available_balance at once and
     reserves against HARD budgets. Needs an ACTIVE wallet and amount <= available_balance.
     Released automatically at expires_at (default: 7 days) unless captured or voided."""
-    result = await holds.place_hold(db, caller, walletId, body, idempotency_key)
+    result = await holds.place_hold(ledger, caller, walletId, body, idempotency_key)
     return JSONResponse(result["body"], status_code=result["status"])
 
 
@@ -33,13 +33,13 @@ async def place_hold(
 async def capture_hold(
     txnId: UUID,
     caller: CallerDep,
-    db: DbDep,
+    ledger: LedgerDep,
     body: CaptureHold | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Capture an open hold (SYSTEM), all of it or `amount` of it; the rest is released. The
     transaction becomes COMPLETED with amount = what was captured. Needs an ACTIVE wallet."""
-    result = await holds.capture(db, caller, txnId, body, idempotency_key)
+    result = await holds.capture(ledger, caller, txnId, body, idempotency_key)
     return JSONResponse(result["body"], status_code=result["status"])
 
 
@@ -47,10 +47,10 @@ async def capture_hold(
 async def void_hold(
     txnId: UUID,
     caller: CallerDep,
-    db: DbDep,
+    ledger: LedgerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Void an open hold (SYSTEM): everything it held and reserved is released; CANCELLED.
     Allowed whatever the wallet's status."""
-    result = await holds.void(db, caller, txnId, idempotency_key)
+    result = await holds.void(ledger, caller, txnId, idempotency_key)
     return JSONResponse(result["body"], status_code=result["status"])

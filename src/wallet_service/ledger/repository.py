@@ -1,45 +1,39 @@
-"""SQL of the ledger. Postings call the database's ledger functions in a single statement, so a
-wallet row is locked only while PostgreSQL runs that statement."""
+"""SQL of the ledger: the one call of the posting engine, and the reads of the ledger."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from wallet_service.idempotency import Keyed, sql_args
+from wallet_service import errors
 
 
-async def post(
+async def apply(
     conn: asyncpg.Connection,
+    postings: list[dict[str, Any]],
+    ctx: dict[str, Any],
     *,
-    wallet_id: UUID,
-    type: str,
-    amount: Decimal,
-    description: str | None = None,
-    reference_id: str | None = None,
-    reference_type: str | None = None,
-    metadata: dict[str, Any] | None = None,
-    company_id: UUID | None = None,
-    idem: Keyed | None = None,
-) -> dict[str, Any]:
-    """Post a CREDIT or DEBIT; returns {"status", "body", "replayed"} (see ledger_post)."""
-    result: dict[str, Any] = await conn.fetchval(
-        "SELECT ledger_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        wallet_id,
-        type,
-        amount,
-        description,
-        reference_id,
-        reference_type,
-        metadata,
-        company_id,
-        *sql_args(idem),
-    )
-    return result
+    atomic: bool,
+    dry_run: bool,
+) -> list[dict[str, Any]]:
+    """One call of the engine, ledger_apply: one outcome per posting. In an atomic call the
+    first refusal raises its domain error, with errors=[{index, code}], and nothing is applied."""
+    try:
+        outcomes: list[dict[str, Any]] = await conn.fetchval(
+            "SELECT ledger_apply($1, $2, $3, $4)", postings, ctx, atomic, dry_run
+        )
+    except asyncpg.RaiseError as exc:
+        hint = exc.hint or ""
+        if not hint.startswith("posting "):
+            raise
+        code = exc.message
+        cls = errors.BY_CODE.get(code, errors.Conflict)
+        detail = f"posting {hint.removeprefix('posting ')}: {exc.detail or cls.title}"
+        raise cls(detail, errors=[{"index": int(hint.split()[1]), "code": code}]) from None
+    return outcomes
 
 
 async def get(conn: asyncpg.Connection, txn_id: UUID) -> dict[str, Any] | None:
@@ -86,87 +80,13 @@ async def page(
     return [r["txn"] for r in rows], int(total)
 
 
-async def transfer(
-    conn: asyncpg.Connection,
-    *,
-    from_wallet_id: UUID,
-    to_wallet_id: UUID,
-    amount: Decimal,
-    description: str | None,
-    reference_id: str | None,
-    company_id: UUID | None,
-    idem: Keyed | None,
-) -> dict[str, Any]:
-    """Move money between two wallets; returns {"status", "body", "replayed"} (ledger_transfer)."""
-    result: dict[str, Any] = await conn.fetchval(
-        "SELECT ledger_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        from_wallet_id,
-        to_wallet_id,
-        amount,
-        description,
-        reference_id,
-        company_id,
-        *sql_args(idem),
+async def due_holds(conn: asyncpg.Connection, now: datetime, limit: int) -> list[UUID]:
+    """Up to `limit` open holds whose expires_at <= now, in wallet order."""
+    rows = await conn.fetch(
+        """SELECT txn_id FROM transactions
+           WHERE status = 'PENDING' AND hold_amount IS NOT NULL AND expires_at <= $1
+           ORDER BY wallet_id, txn_id LIMIT $2""",
+        now,
+        limit,
     )
-    return result
-
-
-async def place_hold(
-    conn: asyncpg.Connection,
-    *,
-    wallet_id: UUID,
-    amount: Decimal,
-    description: str | None,
-    reference_id: str | None,
-    reference_type: str | None,
-    expires_at: datetime | None,
-    idem: Keyed | None,
-) -> dict[str, Any]:
-    """Place a hold; returns {"status", "body", "replayed"} (ledger_hold)."""
-    result: dict[str, Any] = await conn.fetchval(
-        "SELECT ledger_hold($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        wallet_id,
-        amount,
-        description,
-        reference_id,
-        reference_type,
-        expires_at,
-        *sql_args(idem),
-    )
-    return result
-
-
-async def capture_hold(
-    conn: asyncpg.Connection,
-    *,
-    txn_id: UUID,
-    amount: Decimal | None,
-    idem: Keyed | None,
-) -> dict[str, Any]:
-    """Capture all or part of an open hold (ledger_capture)."""
-    result: dict[str, Any] = await conn.fetchval(
-        "SELECT ledger_capture($1, $2, $3, $4, $5)",
-        txn_id,
-        amount,
-        *sql_args(idem),
-    )
-    return result
-
-
-async def void_hold(
-    conn: asyncpg.Connection,
-    *,
-    txn_id: UUID,
-    idem: Keyed | None,
-) -> dict[str, Any]:
-    """Void an open hold (ledger_void)."""
-    result: dict[str, Any] = await conn.fetchval(
-        "SELECT ledger_void($1, $2, $3, $4)", txn_id, *sql_args(idem)
-    )
-    return result
-
-
-async def expire_holds(conn: asyncpg.Connection, now: datetime, limit: int) -> int:
-    """Release up to `limit` open holds whose expires_at <= now; returns how many."""
-    count: int = await conn.fetchval("SELECT hold_expire_due($1, $2)", now, limit)
-    return count
+    return [r["txn_id"] for r in rows]

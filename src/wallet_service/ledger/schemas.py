@@ -48,6 +48,44 @@ class CreateTransaction(StrictModel):
     metadata: dict[str, Any] | None = None
 
 
+class BatchPosting(CreateTransaction):
+    """One posting of a batch."""
+
+    wallet_id: UUID
+
+
+#: Postings per batch at most.
+MAX_BATCH = 1000
+
+
+class CreateBatch(StrictModel):
+    """Body of POST /transactions/batch."""
+
+    atomic: bool = Field(
+        default=False,
+        description="true: all or nothing; false (default): each posting on its own",
+    )
+    postings: list[BatchPosting] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BudgetPreview(BaseModel):
+    budget_id: UUID
+    used_amount_after: Amount
+    remaining_amount_after: Amount
+    thresholds_crossed: list[int]
+
+
+class DryRun(BaseModel):
+    """What a posting would do now (nothing was written)."""
+
+    would_succeed: bool
+    code: str | None = Field(description="null when it would succeed, else the error code")
+    detail: str | None
+    balance_after: Amount
+    available_balance_after: Amount
+    budgets: list[BudgetPreview]
+
+
 class Transaction(BaseModel):
     txn_id: UUID
     wallet_id: UUID
@@ -139,3 +177,27 @@ class CaptureHold(StrictModel):
     """Body of POST /transactions/{txnId}/capture; no amount captures the whole hold."""
 
     amount: PositiveAmount | None = None
+
+
+class BatchTransactions(BaseModel):
+    """Answer of an atomic batch: every posting applied, in request order."""
+
+    transactions: list[Transaction]
+
+
+class PostingError(BaseModel):
+    code: str
+    detail: str | None
+
+
+class BatchResult(BaseModel):
+    index: int
+    status: int
+    transaction: Transaction | None = None
+    error: PostingError | None = None
+
+
+class BatchResults(BaseModel):
+    """Answer of a non-atomic batch: one result per posting, in request order."""
+
+    results: list[BatchResult]

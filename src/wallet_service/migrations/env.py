@@ -4,7 +4,7 @@ several service instances starting at once apply each migration exactly once."""
 from alembic import context
 from sqlalchemy import create_engine, text
 
-MIGRATION_LOCK_ID = 0x57A11E7  # arbitrary, constant: serialises concurrent `migrate` runs
+from wallet_service.db.migrate import MIGRATION_LOCK_ID
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")

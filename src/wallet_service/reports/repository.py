@@ -1,6 +1,6 @@
-"""SQL of statements and reports. Reads only. Entries are COMPLETED transactions dated by
-txn_posted_at() (migration 0005), which the report indexes are built on; the expression below
-must stay exactly the indexed one."""
+"""SQL of statements and reports. Reads only. Entries are COMPLETED transactions dated by when
+their money moved, txn_posted_at() (sql/reports.sql), which PostgreSQL inlines into the expression
+the report indexes of migration 0007 are built on."""
 
 from __future__ import annotations
 

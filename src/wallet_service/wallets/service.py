@@ -14,7 +14,7 @@ from wallet_service.auth.scope import Owner, ensure_can_manage, ensure_can_read,
 from wallet_service.db.pool import Database
 from wallet_service.errors import UserNotFound, WalletExists, WalletNotFound
 from wallet_service.events import outbox
-from wallet_service.ledger import repository as ledger
+from wallet_service.ledger.engine import apply_in, posting
 from wallet_service.users import repository as users
 from wallet_service.users import service as user_directory
 from wallet_service.wallets import repository
@@ -49,14 +49,20 @@ async def open_wallet(
         wallet_version=wallet["version"],
     )
     if initial_balance > 0:
-        await ledger.post(
+        (outcome,) = await apply_in(
             conn,
-            wallet_id=UUID(wallet["wallet_id"]),
-            type="CREDIT",
-            amount=initial_balance,
-            description="Initial balance",
-            reference_type=INITIAL_BALANCE_REFERENCE,
+            [
+                posting(
+                    "CREDIT",
+                    None,
+                    wallet_id=wallet["wallet_id"],
+                    amount=initial_balance,
+                    description="Initial balance",
+                    reference_type=INITIAL_BALANCE_REFERENCE,
+                )
+            ],
         )
+        outcome.result()
         refreshed = await repository.get_by_id(conn, UUID(wallet["wallet_id"]))
         assert refreshed is not None
         wallet = refreshed[0]

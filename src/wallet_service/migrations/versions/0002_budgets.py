@@ -1,10 +1,8 @@
-"""Budgets: API-side schema additions (issue 3)."""
-
-from wallet_service.migrations.sqlfile import run_sql_file
+"""Budgets: no schema change (the budget tables are in 0001; their functions in sql/budgets.sql)."""
 
 revision = "0002"
 down_revision = "0001"
 
 
 def upgrade() -> None:
-    run_sql_file("0002_budgets.sql")
+    """Nothing to do: kept so the revision chain of existing databases stays unbroken."""

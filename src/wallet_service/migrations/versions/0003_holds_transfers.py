@@ -1,4 +1,4 @@
-"""Transfers and holds (issue 5)."""
+"""Transfers and holds: hold reservations, the hold amount constraint."""
 
 from wallet_service.migrations.sqlfile import run_sql_file
 

@@ -1,4 +1,4 @@
-"""Event-driven integration: inbox, relay bookkeeping (issue 4)."""
+"""Event-driven integration: inbox, booking charges, relay leases."""
 
 from wallet_service.migrations.sqlfile import run_sql_file
 

@@ -1,56 +1,13 @@
--- 0002: Budgets (issue 3): the one JSON shape of a budget and of a history row, the one place
--- that decides which alert thresholds a usage has crossed, and budget_consume / budget_release
--- rewritten on top of it.
-
--- ---------------------------------------------------------------------------------------------
--- Rendering (amounts as 2-decimal strings, dates as ISO dates).
--- ---------------------------------------------------------------------------------------------
-
-CREATE FUNCTION budget_json(b budgets) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'budget_id', b.budget_id,
-        'wallet_id', b.wallet_id,
-        'company_id', b.company_id,
-        'total_amount', b.total_amount::text,
-        'used_amount', b.used_amount::text,
-        'reserved_amount', b.reserved_amount::text,
-        'remaining_amount', b.remaining_amount::text,
-        'period_type', b.period_type,
-        'start_date', b.start_date,
-        'end_date', b.end_date,
-        'status', b.status,
-        'enforcement', b.enforcement,
-        'alert_thresholds', to_jsonb(b.alert_thresholds),
-        'auto_renew', b.auto_renew,
-        'renewed_from', b.renewed_from,
-        'created_by', b.created_by,
-        'created_at', b.created_at,
-        'updated_at', b.updated_at)
-$$;
-
-CREATE FUNCTION budget_history_json(h budget_history) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'history_id', h.history_id,
-        'budget_id', h.budget_id,
-        'old_amount', h.old_amount::text,
-        'new_amount', h.new_amount::text,
-        'old_status', h.old_status,
-        'new_status', h.new_status,
-        'change_reason', h.change_reason,
-        'changed_by', h.changed_by,
-        'created_at', h.created_at)
-$$;
-
--- ---------------------------------------------------------------------------------------------
--- Alerts: the one home of the threshold rule.
--- ---------------------------------------------------------------------------------------------
+-- Budgets on the posting path: what a debit counts against, what a refund gives back, and the one
+-- home of the alert threshold rule. Called by the ledger functions with the wallet row locked;
+-- budget rows are locked in budget_id order.
 
 -- Given budget b (its total_amount and alerted_thresholds as they stand) and its usage p_used,
 -- emits one BudgetExceeded per alert threshold that p_used reaches and that was not announced yet
 -- (ascending), and returns the new alerted_thresholds: exactly the thresholds p_used reaches, so a
 -- threshold that usage falls back below (refund, raised total) is re-armed and announced again on
 -- its next crossing, never twice for the same one. The caller stores the returned array.
-CREATE FUNCTION budget_alerts(b budgets, p_used numeric, p_user_id uuid, p_wallet_version bigint,
+CREATE OR REPLACE FUNCTION budget_alerts(b budgets, p_used numeric, p_user_id uuid, p_wallet_version bigint,
                               p_txn_id uuid) RETURNS integer[]
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -77,15 +34,11 @@ BEGIN
     RETURN v_reached;
 END $$;
 
--- ---------------------------------------------------------------------------------------------
--- Budgets on the posting path (called by ledger_post with the wallet row already locked).
--- ---------------------------------------------------------------------------------------------
-
 -- Counts p_amount of a debit against every ACTIVE budget of the wallet whose dates hold p_day,
 -- refusing with BUDGET_EXCEEDED when a HARD one would pass its total (used + reserved), recording
 -- the usage per budget in budget_usages, and announcing the thresholds crossed. Budgets are locked
 -- in budget_id order; the wallet lock held by the caller already serialises debits of one wallet.
-CREATE FUNCTION budget_consume(p_txn_id uuid, p_wallet wallets, p_amount numeric, p_day date)
+CREATE OR REPLACE FUNCTION budget_consume(p_txn_id uuid, p_wallet wallets, p_amount numeric, p_day date)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     b budgets;
@@ -121,7 +74,7 @@ END $$;
 -- it was counted against, so each of those budgets gets back min(p_amount, what the booking still
 -- has outstanding on it): never more than the booking used, net of earlier refunds of the same
 -- booking. Recorded as negative usage of the refund; thresholds usage falls back below re-arm.
-CREATE FUNCTION budget_release(p_txn_id uuid, p_wallet_id uuid, p_reference_type text,
+CREATE OR REPLACE FUNCTION budget_release(p_txn_id uuid, p_wallet_id uuid, p_reference_type text,
                                p_reference_id text, p_amount numeric) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -155,4 +108,69 @@ BEGIN
             updated_at = now()
         WHERE budget_id = b.budget_id;
     END LOOP;
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Checks and reservations for the posting engine (sql/ledger.sql), with the wallet locked.
+-- ---------------------------------------------------------------------------------------------
+
+-- Locks the ACTIVE budgets of wallet p_wallet covering p_day (budget_id order) and returns why
+-- p_amount more (a debit, a hold or a capture: p_what) would take a HARD one past its total
+-- counting usage and reservations, or NULL when it fits. p_releasing names a hold whose
+-- reservations are given back first (its capture).
+CREATE OR REPLACE FUNCTION budget_refusal(p_wallet uuid, p_amount numeric, p_day date,
+                                          p_what text, p_releasing uuid DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_detail text;
+BEGIN
+    WITH b AS (
+        SELECT * FROM budgets
+        WHERE wallet_id = p_wallet AND status = 'ACTIVE'
+          AND start_date <= p_day AND end_date >= p_day
+        ORDER BY budget_id
+        FOR NO KEY UPDATE)
+    SELECT format('This %s of %s would take the %s budget %s past its total of %s '
+                  '(used %s, reserved %s).', p_what, p_amount, b.period_type, b.budget_id,
+                  b.total_amount, b.used_amount, b.reserved_amount)
+    INTO v_detail
+    FROM b
+    LEFT JOIN hold_reservations r ON r.txn_id = p_releasing AND r.budget_id = b.budget_id
+    WHERE b.enforcement = 'HARD'
+      AND b.used_amount + greatest(b.reserved_amount - coalesce(r.amount, 0), 0) + p_amount
+          > b.total_amount
+    ORDER BY b.budget_id
+    LIMIT 1;
+    RETURN v_detail;
+END $$;
+
+-- Reserves p_amount of hold p_txn_id against every ACTIVE HARD budget of the wallet covering
+-- p_day (already locked and checked by budget_refusal), remembering how much went where.
+CREATE OR REPLACE FUNCTION budget_reserve(p_txn_id uuid, p_wallet uuid, p_amount numeric,
+                                          p_day date)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    WITH b AS (
+        UPDATE budgets SET reserved_amount = reserved_amount + p_amount, updated_at = now()
+        WHERE wallet_id = p_wallet AND status = 'ACTIVE' AND enforcement = 'HARD'
+          AND start_date <= p_day AND end_date >= p_day
+        RETURNING budget_id, company_id)
+    INSERT INTO hold_reservations (txn_id, budget_id, company_id, amount)
+    SELECT p_txn_id, budget_id, company_id, p_amount FROM b;
+END $$;
+
+-- Gives back every budget reservation of the hold p_txn_id (its wallet row must be locked).
+CREATE OR REPLACE FUNCTION hold_release_reservations(p_txn_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r hold_reservations;
+BEGIN
+    FOR r IN
+        SELECT * FROM hold_reservations WHERE txn_id = p_txn_id ORDER BY budget_id
+    LOOP
+        UPDATE budgets
+        SET reserved_amount = greatest(reserved_amount - r.amount, 0), updated_at = now()
+        WHERE budget_id = r.budget_id;
+    END LOOP;
+    DELETE FROM hold_reservations WHERE txn_id = p_txn_id;
 END $$;
