@@ -9,8 +9,10 @@ It makes a fresh database (on DATABASE_URL's server, else the embedded PostgreSQ
 not the API): one company, an admin, --users people in teams of 20 under managers, and for each
 wallet and each of the --months months before this one 85 entries (a monthly allowance, 75
 bookings, 5 refunds, a transfer out and in, 2 captured holds) with consistent balance_after,
-plus one MONTHLY budget per wallet and month (the last one ACTIVE). Then VACUUM ANALYZE, as
-autovacuum would have done, and `wallet-service serve` (one worker).
+plus one MONTHLY budget per wallet and month (the last one ACTIVE). Then VACUUM ANALYZE (as
+autovacuum would have done), a CHECKPOINT (so the load's writes are not measured), and
+`wallet-service serve` (one worker). The load average before measuring is recorded: other
+processes on the machine's two cores show up in the tail latencies.
 
 It then sends --requests requests of each kind, one at a time over a keep-alive connection,
 about last month (statements of a random wallet, balances at a random instant, the spend report
@@ -201,7 +203,8 @@ def seed(url: str, company: uuid.UUID, admin: uuid.UUID, users: int, months: int
                 conn.execute(statement, params)
         conn.execute("DROP FUNCTION uuid_generate(uuid, bigint)")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+        conn.execute("VACUUM ANALYZE")  # what autovacuum does to a table at rest
+        conn.execute("CHECKPOINT")  # write the load out now, not while measuring
     return last
 
 
@@ -279,6 +282,9 @@ def main() -> None:
             ]
             count = conn.execute("SELECT count(*) FROM transactions").fetchone()
         assert count is not None
+        load = os.getloadavg()[0]
+        if load > 1.0:
+            log(f"load average {load:.1f}: other processes share the CPU, figures will be high")
         figures = run(args, url, company, admin, month, wallets, managers, rng)
     finally:
         if not args.keep:
@@ -291,6 +297,7 @@ def main() -> None:
         "month": month.isoformat()[:7],
         "requests_per_kind": args.requests,
         "seed_seconds": seeded_s,
+        "load_average_before": round(load, 2),
         "database": "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded",
         "reports": figures,
     }

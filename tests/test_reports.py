@@ -86,6 +86,8 @@ def test_spend_by_user(company: Company, sql: psycopg.Connection[Any]) -> None:
     today = datetime.now(UTC).date()
     assert report["from"] == today.replace(day=1).isoformat()
     assert report["group_by"] == "user"
+    assert list(report) == ["from", "to", "group_by", "rows", "totals"]
+    assert list(report["rows"][0]) == ["key", "currency", "spent", "refunded", "net", "count"]
     assert by_key(report) == {
         (str(o.alice.user_id), "USD"): ("110.00", "40.00", "70.00", 2),
         (str(o.bob.user_id), "EUR"): ("50.00", "0.00", "50.00", 1),

@@ -89,11 +89,18 @@ class SpendFigures(BaseModel):
     count: int = Field(description="the number of debits")
 
 
-class SpendRow(SpendFigures):
+class SpendRow(BaseModel):
+    """The figures of one key in one currency (fields as in SpendFigures, after the key)."""
+
     key: str | None = Field(
         description="the user_id, the month (YYYY-MM), the type or the reference_type (a refund "
         "counts under the reference_type it refunds: BOOKING_REFUND under BOOKING); null for none"
     )
+    currency: Currency
+    spent: Amount
+    refunded: Amount
+    net: SignedAmount
+    count: int
 
 
 class SpendReport(_Ranged):
