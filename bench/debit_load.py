@@ -1,14 +1,20 @@
-"""Benchmark: single DEBITs over HTTP at N concurrent clients, against pgbench's tpcb-like on the
-same PostgreSQL at the same concurrency, in one run.
+"""Benchmark: the service over HTTP at N concurrent clients, against pgbench's tpcb-like on the
+same PostgreSQL at the same concurrency, in one run. Modes:
 
-    .venv/bin/python bench/debit_load.py                # 32 clients, 20 s each, 2 workers
-    .venv/bin/python bench/debit_load.py --duration 30 --clients 64 --workers 2
+    debit   single DEBITs (default; --wallets 1 puts every client on one hot wallet)
+    get     GET /wallets/{userId}
+    batch   POST /transactions/batch, --batch postings per request (default 1,000)
+
+    .venv/bin/python bench/debit_load.py                # debits, 32 clients, 20 s, 2 workers
+    .venv/bin/python bench/debit_load.py --clients 64 --mode get
+    .venv/bin/python bench/debit_load.py --mode batch --clients 4 --skip-pgbench
 
 It starts `wallet-service serve` itself on a fresh database (on DATABASE_URL's server, else the
 embedded PostgreSQL under ./.wallet-data/bench), registers one company with --wallets funded
 wallets, and keeps --clients keep-alive HTTP connections each posting one DEBIT at a time to a
-random wallet. It prints progress every 5 s, then throughput and latency percentiles, checks
-that every balance still equals its ledger, runs `pgbench -b tpcb-like` on another fresh database
+random wallet (or reading one, or posting batches). It prints progress every 5 s, then
+throughput, latency percentiles and the largest RSS of a worker process, checks that every
+balance still equals its ledger, runs `pgbench -b tpcb-like` on another fresh database
 of the same server with the same number of clients, and prints the ratio. Results are appended
 as one JSON line to bench/results/debit_load.jsonl.
 
@@ -106,29 +112,75 @@ class Connection:
         return status
 
 
+def http_request(port: int, bearer: str, method: str, path: str, body: bytes = b"") -> bytes:
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {bearer}\r\n"
+    )
+    if body:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return (head + "\r\n").encode() + body
+
+
 def debit_request(port: int, bearer: str, wallet_id: str) -> bytes:
     body = b'{"amount":"0.01","type":"DEBIT","description":"bench"}'
-    return (
-        f"POST /wallets/{wallet_id}/transactions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Authorization: Bearer {bearer}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+    return http_request(port, bearer, "POST", f"/wallets/{wallet_id}/transactions", body)
+
+
+def batch_request(port: int, bearer: str, wallets: list[str], size: int) -> bytes:
+    postings = [
+        {"wallet_id": random.choice(wallets), "amount": "0.01", "type": "DEBIT"}
+        for _ in range(size)
+    ]
+    body = json.dumps({"postings": postings}).encode()
+    return http_request(port, bearer, "POST", "/transactions/batch", body)
+
+
+class RssSampler:
+    """The largest resident set of any process under `pid` (the service's workers), sampled
+    every half second while the load runs."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.max_rss_mb = 0.0
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        while True:
+            for proc in [self.root, *self.root.children(recursive=True)]:
+                try:
+                    rss = proc.memory_info().rss / 2**20
+                except Exception:  # a worker that just exited
+                    continue
+                if "python" in proc.name() or "wallet" in " ".join(proc.cmdline()):
+                    self.max_rss_mb = max(self.max_rss_mb, rss)
+            await asyncio.sleep(0.5)
 
 
 async def load(
-    port: int, bearer: str, wallets: list[str], clients: int, duration: float
+    port: int,
+    requests: list[bytes],
+    clients: int,
+    duration: float,
+    ok_status: int,
+    per_request: int = 1,
+    rss: RssSampler | None = None,
+    partitioned: bool = False,
 ) -> dict[str, object]:
-    requests = [debit_request(port, bearer, w) for w in wallets]
+    """Keep `clients` connections busy sending random picks of `requests` for `duration`;
+    `per_request` postings count for each answer with `ok_status`. `partitioned`: client i only
+    sends the i-th slice of `requests`."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     deadline = time.perf_counter() + duration
     started = time.perf_counter()
 
-    async def client() -> None:
+    async def client(mine: list[bytes]) -> None:
         conn = Connection("127.0.0.1", port)
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            status = await conn.request(random.choice(requests))
+            status = await conn.request(random.choice(mine))
             latencies.append(time.perf_counter() - t0)
             statuses[status] = statuses.get(status, 0) + 1
 
@@ -136,11 +188,19 @@ async def load(
         while time.perf_counter() < deadline:
             await asyncio.sleep(5)
             elapsed = time.perf_counter() - started
-            log(f"  {elapsed:5.1f}s  {len(latencies):7d} debits  {len(latencies) / elapsed:7.0f}/s")
+            rate = len(latencies) / elapsed
+            log(f"  {elapsed:5.1f}s  {len(latencies):7d} requests  {rate:7.0f}/s")
 
     reporter = asyncio.create_task(progress())
-    await asyncio.gather(*(client() for _ in range(clients)))
+    sampler = asyncio.create_task(rss.run()) if rss else None
+    shares = [
+        requests[i * len(requests) // clients : (i + 1) * len(requests) // clients]
+        for i in range(clients)
+    ]
+    await asyncio.gather(*(client(share if partitioned else requests) for share in shares))
     reporter.cancel()
+    if sampler:
+        sampler.cancel()
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
 
@@ -150,7 +210,9 @@ async def load(
     return {
         "requests": len(latencies),
         "seconds": round(elapsed, 2),
-        "tps": round(statuses.get(201, 0) / elapsed, 1),
+        "tps": round(statuses.get(ok_status, 0) * per_request / elapsed, 1),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "max_worker_rss_mb": round(rss.max_rss_mb, 1) if rss else None,
         "p50_ms": round(pct(0.50), 2),
         "p99_ms": round(pct(0.99), 2),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
@@ -185,6 +247,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--mode", choices=("debit", "get", "batch"), default="debit")
+    parser.add_argument("--batch", type=int, default=1000, help="postings per batch request")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--wallets", type=int, default=1000)
@@ -207,6 +271,7 @@ def main() -> None:
         PORT=str(port),
         HOST="127.0.0.1",
         WEB_CONCURRENCY=str(args.workers),
+        GROUP_COMMIT=os.environ.get("GROUP_COMMIT", "true"),
         LOG_LEVEL="warning",
         RATE_LIMIT="off",
     )
@@ -224,12 +289,14 @@ def main() -> None:
         company = uuid.uuid4()
         log(f"registering {args.wallets} funded wallets ...")
         wallets: list[str] = []
+        users: list[str] = []
         with httpx.Client(base_url=base, headers=system, timeout=30) as http:
             for _ in range(args.wallets):
+                user_id = str(uuid.uuid4())
                 event = {
                     "event_type": "UserCreated",
                     "data": {
-                        "user_id": str(uuid.uuid4()),
+                        "user_id": user_id,
                         "company_id": str(company),
                         "role": "USER",
                     },
@@ -240,6 +307,7 @@ def main() -> None:
                     json={"amount": "100000.00", "type": "CREDIT"},
                 )
                 wallets.append(wallet["wallet_id"])
+                users.append(user_id)
                 if args.budgets:
                     today = datetime.now(UTC).date()
                     for period, start, enforcement in (
@@ -254,8 +322,38 @@ def main() -> None:
                             "enforcement": enforcement,
                         }
                         assert http.post("/budgets", json=budget).status_code == 201
-        log(f"load: {args.clients} clients posting single DEBITs for {args.duration:.0f} s ...")
-        result = asyncio.run(load(port, token("SYSTEM"), wallets, args.clients, args.duration))
+        bearer = token("SYSTEM")
+        if args.mode == "debit":
+            requests = [debit_request(port, bearer, w) for w in wallets]
+            ok_status, per_request = 201, 1
+        elif args.mode == "get":
+            requests = [http_request(port, bearer, "GET", f"/wallets/{u}") for u in users]
+            ok_status, per_request = 200, 1
+        else:
+            # each client posts to its own share of the wallets, like independent producers of
+            # batches (overlapping batches would just queue on each other's wallet locks)
+            requests_of = [
+                [
+                    batch_request(port, bearer, wallets[i :: args.clients], args.batch)
+                    for _ in range(5)
+                ]
+                for i in range(args.clients)
+            ]
+            requests = [r for rs in requests_of for r in rs]
+            ok_status, per_request = 200, args.batch
+        log(f"load: {args.clients} clients, mode {args.mode}, for {args.duration:.0f} s ...")
+        result = asyncio.run(
+            load(
+                port,
+                requests,
+                args.clients,
+                args.duration,
+                ok_status,
+                per_request,
+                RssSampler(service.pid),
+                partitioned=args.mode == "batch",
+            )
+        )
     finally:
         service.terminate()
         service.wait(timeout=30)
@@ -270,8 +368,9 @@ def main() -> None:
         ).fetchone()
     result["wallets_whose_balance_differs_from_ledger"] = drift[0] if drift else None
     log(
-        f"HTTP debits: {result['tps']} TPS, p50 {result['p50_ms']} ms, "
-        f"p99 {result['p99_ms']} ms, statuses {result['statuses']}"
+        f"{args.mode}: {result['tps']}/s, p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms, statuses {result['statuses']}, "
+        f"largest worker RSS {result['max_worker_rss_mb']} MB"
     )
     if not args.skip_pgbench:
         pg_tps = run_pgbench(server, args.clients, int(args.duration))
@@ -279,10 +378,13 @@ def main() -> None:
         result["ratio_vs_pgbench"] = round(float(result["tps"]) / pg_tps, 3)  # type: ignore[arg-type]
         log(
             f"pgbench tpcb-like: {pg_tps:.0f} TPS; "
-            f"wallet debits / pgbench = {result['ratio_vs_pgbench']}"
+            f"{args.mode} / pgbench = {result['ratio_vs_pgbench']}"
         )
     result.update(
         when=datetime.now(UTC).isoformat(timespec="seconds"),
+        mode=args.mode,
+        batch=args.batch if args.mode == "batch" else None,
+        group_commit=env["GROUP_COMMIT"],
         clients=args.clients,
         workers=args.workers,
         wallets=args.wallets,

@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support import Company
+from tests.support import Company, booking
 from wallet_service import errors
 from wallet_service.ledger.group_commit import GroupCommit, GroupCommitSettings
 
@@ -192,3 +192,31 @@ def test_backpressure_bounds_the_postings_waiting() -> None:
 
     asyncio.run(go())
     assert 1 < most_waiting <= 8
+
+
+def test_racing_redeliveries_of_a_booking_apply_once(
+    company: Company, sql: psycopg.Connection[Any]
+) -> None:
+    alice = company.member(balance="100.00")
+    event_id = str(uuid.uuid4())
+    data = booking(alice, "30.00")
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(
+            pool.map(lambda _: company.event("BookingCreated", data, event_id), range(12))
+        )
+
+    assert {r.status_code for r in answers} == {200}
+    applied = [r.json() for r in answers if r.json()["applied"]]
+    assert len(applied) == 1, "one delivery applied it"
+    applied_response = next(r for r in answers if r.json()["applied"])
+    txn_ids = {r.json()["result"]["txn_id"] for r in answers}
+    assert txn_ids == {applied[0]["result"]["txn_id"]}, "the others answered what it answered"
+    assert company.wallet(alice)["balance"] == "70.00"
+    row = sql.execute(
+        "SELECT count(*), min(request_id) FROM transactions"
+        " WHERE wallet_id = %s AND reference_type = 'BOOKING'",
+        (alice.wallet_id,),
+    ).fetchone()
+    assert row is not None and row[0] == 1
+    assert row[1] == applied_response.headers["X-Request-Id"], "the entry names its request"

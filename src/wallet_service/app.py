@@ -119,7 +119,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
             app.state.readiness_probes["cache"] = app.state.rate_limiter.ping
         tasks = jobs.start(db, jobs.registry()) if settings.run_jobs else []
         directory = attach_user_directory(db, settings)
-        messaging = Messaging(db, settings.amqp_url) if settings.amqp_url else None
+        messaging = Messaging(ledger, settings.amqp_url) if settings.amqp_url else None
         if messaging is not None:
             messaging.start()
             app.state.readiness_probes["broker"] = messaging.probe

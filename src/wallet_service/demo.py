@@ -25,7 +25,7 @@ from wallet_service.budgets.schemas import CreateBudget, Enforcement
 from wallet_service.db.pool import Database
 from wallet_service.events import handlers
 from wallet_service.events.schemas import IncomingEvent
-from wallet_service.ledger import service as ledger
+from wallet_service.ledger import service as postings
 from wallet_service.ledger.engine import Ledger
 from wallet_service.ledger.schemas import CreateTransaction, PostingType
 from wallet_service.reports.rules import month_of
@@ -85,9 +85,9 @@ class Step:
     description: str
 
 
-async def _event(db: Database, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+async def _event(ledger: Ledger, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     result = await handlers.apply(
-        db, IncomingEvent(event_id=uuid.uuid4(), event_type=event_type, data=data)
+        ledger, IncomingEvent(event_id=uuid.uuid4(), event_type=event_type, data=data)
     )
     return result.result or {}
 
@@ -139,6 +139,7 @@ async def seed(
 ) -> Demo:
     """Create the demo company and its history; returns who is who."""
     rng = rng or random.Random()  # noqa: S311 - demo data, not secrets
+    ledger = Ledger(db)
     now = now or datetime.now(UTC)
     company_id = uuid.uuid4()
     demo = Demo(company_id, admin=uuid.uuid4(), manager=uuid.uuid4())
@@ -151,7 +152,7 @@ async def seed(
     members += [("USER", uuid.uuid4(), None) for _ in range(2)]
     for role, user_id, manager in members:
         wallet = await _event(
-            db,
+            ledger,
             "UserCreated",
             {
                 "user_id": str(user_id),
@@ -168,8 +169,8 @@ async def seed(
     system = Caller(sub=uuid.uuid4(), role=Role.SYSTEM, company_id=None)
     admin = Caller(sub=demo.admin, role=Role.ADMIN, company_id=company_id)
     for person in demo.people:
-        funded = await ledger.post_transaction(
-            Ledger(db),
+        funded = await postings.post_transaction(
+            ledger,
             system,
             person.wallet_id,
             CreateTransaction(
@@ -192,7 +193,7 @@ async def seed(
             budgets_open = True
         if step.kind == "booking":
             txn = await _event(
-                db,
+                ledger,
                 "BookingCreated",
                 {
                     "booking_id": step.booking_id,
@@ -206,7 +207,7 @@ async def seed(
             demo.refused += txn.get("status") == "FAILED"
         else:
             txn = await _event(
-                db,
+                ledger,
                 "BookingCancelled",
                 {
                     "booking_id": step.booking_id,

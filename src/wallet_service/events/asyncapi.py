@@ -1,6 +1,7 @@
 """The AsyncAPI 3 document of the events this service publishes and consumes (contract section 6),
 built from the models the code uses: events/published.py for what it publishes, the handlers'
-models (events/handlers.py) for what it consumes. Nothing here declares a shape of its own."""
+models (events/handlers.py: HANDLERS and POSTINGS) for what it consumes. Nothing here declares a
+shape of its own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from wallet_service import __version__
-from wallet_service.events.handlers import HANDLERS
+from wallet_service.events.handlers import HANDLERS, POSTINGS
 from wallet_service.events.published import NOT_YET_EMITTED, PUBLISHED
 
 PUBLISHED_EXCHANGE = "wallet.events"
@@ -111,7 +112,7 @@ def _operation(action: str, channel: str, event_types: list[str], summary: str) 
 @functools.cache
 def document() -> dict[str, Any]:
     """The whole document (built once; the models do not change while the process runs)."""
-    consumed = {event_type: model for event_type, (model, _) in HANDLERS.items()}
+    consumed = {t: model for t, (model, _) in [*HANDLERS.items(), *POSTINGS.items()]}
     refs, schemas = models_json_schema(
         [(m, "serialization") for m in PUBLISHED.values()]
         + [(m, "validation") for m in consumed.values()],

@@ -37,10 +37,10 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from wallet_service.db.pool import Database
 from wallet_service.errors import AppError
 from wallet_service.events import broker, handlers
 from wallet_service.events.schemas import EventResult, IncomingEvent
+from wallet_service.ledger.engine import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -79,18 +79,18 @@ class Consumer:
 
     def __init__(
         self,
-        db: Database | None,
+        ledger: Ledger | None,
         amqp_url: str,
         topology: Topology | None = None,
         *,
         handle: Handle | None = None,
     ):
         if handle is None:
-            assert db is not None, "a Consumer needs a database or a handle"
-            database = db
+            assert ledger is not None, "a Consumer needs the ledger or a handle"
+            engine = ledger
 
             async def handle(event: IncomingEvent) -> EventResult:
-                return await handlers.apply(database, event)
+                return await handlers.apply(engine, event)
 
         self.handle = handle
         self.url = amqp_url

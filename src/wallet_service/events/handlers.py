@@ -1,5 +1,6 @@
 """Handlers of consumed events. One code path: POST /events and the broker consumer both call
-`apply()`, which validates the event and runs its handler in one database transaction."""
+`apply()`, which validates the event and applies it: UserCreated in one database transaction,
+bookings as postings of the engine."""
 
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ from wallet_service.events.schemas import (
     IncomingEvent,
     UserCreated,
 )
+from wallet_service.ledger.engine import Ledger, Posting, posting
 from wallet_service.users import repository as users
 from wallet_service.users import service as user_directory
 from wallet_service.wallets import repository as wallets
 from wallet_service.wallets.service import open_wallet
 
 Handler = Callable[[asyncpg.Connection, Any], Awaitable[tuple[bool, dict[str, Any] | None]]]
+PostingFor = Callable[[UUID, Any], Posting]
 
 
 async def user_created(
@@ -69,51 +72,50 @@ async def _wallet_of(conn: asyncpg.Connection, user_id: UUID) -> UUID:
     raise WalletNotFound(f"user {user_id} has no wallet")
 
 
-async def booking_created(
-    conn: asyncpg.Connection, event: BookingCreated
-) -> tuple[bool, dict[str, Any] | None]:
+def booking_created(wallet_id: UUID, event: BookingCreated) -> Posting:
     """Debit the booking once (reference_type BOOKING; it counts against budgets). A refusal
     (funds, budget, wallet status, currency) is recorded as a FAILED transaction announced by
     TransactionFailed, and the event still counts as handled."""
-    outcome = await inbox.booking_debit(
-        conn,
-        wallet_id=await _wallet_of(conn, event.user_id),
+    return posting(
+        "BOOKING_DEBIT",
+        None,
+        wallet_id=wallet_id,
         booking_id=event.booking_id,
         amount=event.amount,
         currency=event.currency.value,
         description=event.description,
     )
-    return bool(outcome["applied"]), outcome["transaction"]
 
 
-async def booking_cancelled(
-    conn: asyncpg.Connection, event: BookingCancelled
-) -> tuple[bool, dict[str, Any] | None]:
+def booking_cancelled(wallet_id: UUID, event: BookingCancelled) -> Posting:
     """Refund a paid booking once (reference_type BOOKING_REFUND; budget usage given back), by
     default in full and never more than was debited. Nothing happens for a booking that was never
     paid, was refused, or was already refunded."""
-    outcome = await inbox.booking_refund(
-        conn,
-        wallet_id=await _wallet_of(conn, event.user_id),
+    return posting(
+        "BOOKING_REFUND",
+        None,
+        wallet_id=wallet_id,
         booking_id=event.booking_id,
         amount=event.refund_amount,
     )
-    return bool(outcome["applied"]), outcome["transaction"]
 
 
-#: event_type -> (data model, handler)
+#: event_type -> (data model, handler run in the event's own transaction)
 HANDLERS: dict[str, tuple[type[BaseModel], Handler]] = {
     "UserCreated": (UserCreated, user_created),
+}
+#: event_type -> (data model, the posting it makes on the user's wallet)
+POSTINGS: dict[str, tuple[type[BaseModel], PostingFor]] = {
     "BookingCreated": (BookingCreated, booking_created),
     "BookingCancelled": (BookingCancelled, booking_cancelled),
 }
 
 
-def parse(event: IncomingEvent) -> tuple[BaseModel, Handler]:
+def parse(event: IncomingEvent) -> tuple[BaseModel, Handler | PostingFor]:
     """Validate the event's type and data, or raise ValidationFailed saying what does not fit."""
-    entry = HANDLERS.get(event.event_type)
+    entry = HANDLERS.get(event.event_type) or POSTINGS.get(event.event_type)
     if entry is None:
-        known = ", ".join(sorted(HANDLERS))
+        known = ", ".join(sorted([*HANDLERS, *POSTINGS]))
         raise ValidationFailed(
             f"unknown event_type {event.event_type!r}; this service consumes {known}",
             errors=[{"loc": ["body", "event_type"], "msg": f"must be one of {known}"}],
@@ -142,15 +144,34 @@ async def _learn_user(db: Database, user_id: UUID) -> None:
             await user_created(conn, UserCreated.model_validate(remote.model_dump()))
 
 
-async def apply(db: Database, event: IncomingEvent) -> EventResult:
+async def apply(ledger: Ledger, event: IncomingEvent) -> EventResult:
     """Apply one consumed event exactly as the broker consumer does. An event_id seen before
-    changes nothing and answers what its first delivery answered."""
-    data, handler = parse(event)
+    changes nothing and answers what its first delivery answered. Booking events are postings:
+    they go through the engine (and group commit) like HTTP postings, deduplicated by event_id
+    inside the same engine call."""
+    db = ledger.db
+    data, _ = parse(event)
     if current_request_id() is None and event.event_id is not None:
         set_request_id(f"event:{event.event_id}")  # names the entries this event writes
     user_id = getattr(data, "user_id", None)
     if not isinstance(data, UserCreated) and isinstance(user_id, UUID):
         await _learn_user(db, user_id)
+    if event.event_type in POSTINGS:
+        assert isinstance(user_id, UUID)
+        async with db.connection() as conn:
+            wallet_id = await _wallet_of(conn, user_id)
+        p = POSTINGS[event.event_type][1](wallet_id, data)
+        if event.event_id is not None:
+            p["event"] = {"event_id": str(event.event_id), "event_type": event.event_type}
+        outcome = await ledger.post(p)
+        body = outcome.result()["body"]
+        return EventResult(
+            event_id=event.event_id,
+            event_type=event.event_type,
+            applied=bool(body["applied"]) and not outcome.replayed,
+            result=body["transaction"],
+        )
+    run = HANDLERS[event.event_type][1]
     async with db.transaction() as conn:
         if event.event_id is not None:
             prior = await inbox.claim(conn, event.event_id, event.event_type)
@@ -161,7 +182,7 @@ async def apply(db: Database, event: IncomingEvent) -> EventResult:
                     applied=False,
                     result=prior["result"],
                 )
-        applied, result = await handler(conn, data)
+        applied, result = await run(conn, data)
         if event.event_id is not None:
             await inbox.remember(conn, event.event_id, result)
     return EventResult(

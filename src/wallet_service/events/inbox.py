@@ -1,16 +1,14 @@
-"""The consuming side's storage: the processed-event log (dedupe by event_id), and the booking
-postings of the engine (dedupe by booking: debited once, refunded at most once)."""
+"""The processed-event log of the consuming side: which events were applied, and what they
+answered (dedupe by event_id). Booking events are deduplicated by the engine itself, by event_id
+(the same table) and by booking (debited once, refunded at most once)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-
-from wallet_service.ledger.engine import apply_in, posting
 
 
 async def claim(conn: asyncpg.Connection, event_id: UUID, event_type: str) -> dict[str, Any] | None:
@@ -52,47 +50,3 @@ async def purge_processed(conn: asyncpg.Connection, now: datetime) -> int:
         PROCESSED_RETENTION_DAYS,
     )
     return int(result.split()[-1])
-
-
-async def booking_debit(
-    conn: asyncpg.Connection,
-    *,
-    wallet_id: UUID,
-    booking_id: str,
-    amount: Decimal,
-    currency: str,
-    description: str | None,
-) -> dict[str, Any]:
-    """{"applied", "transaction"}: the DEBIT, or the FAILED entry of a refused booking."""
-    (outcome,) = await apply_in(
-        conn,
-        [
-            posting(
-                "BOOKING_DEBIT",
-                None,
-                wallet_id=wallet_id,
-                booking_id=booking_id,
-                amount=amount,
-                currency=currency,
-                description=description,
-            )
-        ],
-    )
-    body: dict[str, Any] = outcome.result()["body"]
-    return body
-
-
-async def booking_refund(
-    conn: asyncpg.Connection, *, wallet_id: UUID, booking_id: str, amount: Decimal | None
-) -> dict[str, Any]:
-    """{"applied", "transaction"}: the refund CREDIT, or applied=false when nothing is owed."""
-    (outcome,) = await apply_in(
-        conn,
-        [
-            posting(
-                "BOOKING_REFUND", None, wallet_id=wallet_id, booking_id=booking_id, amount=amount
-            )
-        ],
-    )
-    body: dict[str, Any] = outcome.result()["body"]
-    return body

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from wallet_service.auth.caller import Role
 from wallet_service.auth.scope import require_role
-from wallet_service.deps import CallerDep, DbDep
+from wallet_service.deps import CallerDep, DbDep, LedgerDep
 from wallet_service.events import handlers, outbox
 from wallet_service.events.schemas import EventFeed, EventResult, IncomingEvent
 
@@ -16,11 +16,11 @@ router = APIRouter(prefix="/events", tags=["events"])
 
 
 @router.post("", response_model=EventResult)
-async def consume_event(event: IncomingEvent, caller: CallerDep, db: DbDep) -> EventResult:
+async def consume_event(event: IncomingEvent, caller: CallerDep, ledger: LedgerDep) -> EventResult:
     """Apply one consumed event (UserCreated, ...) exactly as the broker consumer would (SYSTEM).
     A redelivery answers 200 and changes nothing."""
     require_role(caller, Role.SYSTEM)
-    return await handlers.apply(db, event)
+    return await handlers.apply(ledger, event)
 
 
 @router.get("", response_model=EventFeed)

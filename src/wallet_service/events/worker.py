@@ -14,6 +14,7 @@ from wallet_service.db.pool import Database
 from wallet_service.errors import ServiceUnavailable
 from wallet_service.events.consumer import Consumer, Topology
 from wallet_service.events.relay import Relay, RelayConfig
+from wallet_service.ledger.engine import Ledger
 from wallet_service.users.client import UserDirectory, attach
 
 log = logging.getLogger(__name__)
@@ -24,14 +25,14 @@ class Messaging:
 
     def __init__(
         self,
-        db: Database,
+        ledger: Ledger,
         amqp_url: str,
         *,
         relay: RelayConfig | None = None,
         topology: Topology | None = None,
     ):
-        self.relay = Relay(db, amqp_url, relay)
-        self.consumer = Consumer(db, amqp_url, topology)
+        self.relay = Relay(ledger.db, amqp_url, relay)
+        self.consumer = Consumer(ledger, amqp_url, topology)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -75,7 +76,9 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     assert settings.amqp_url
     db = await Database.connect(dsn, max_size=settings.db_pool_size)
     directory = attach_user_directory(db, settings)
-    messaging = Messaging(db, settings.amqp_url)
+    ledger = Ledger(db, settings.group_commit_settings())
+    ledger.start()
+    messaging = Messaging(ledger, settings.amqp_url)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,6 +91,7 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     finally:
         log.info("worker: stopping")
         await messaging.stop()
+        await ledger.close()
         if directory is not None:
             await directory.aclose()
         await db.close()

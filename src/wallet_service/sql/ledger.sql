@@ -5,8 +5,9 @@
 -- A posting is a JSON object: {"op": CREDIT|DEBIT|TRANSFER|HOLD|CAPTURE|VOID|EXPIRE|
 -- BOOKING_DEBIT|BOOKING_REFUND, "wallet_id", "to_wallet_id", "txn_id", "amount", "description",
 -- "reference_id", "reference_type", "metadata", "expires_at", "booking_id", "currency", "now",
--- "company_id" (when set, every wallet touched must belong to it), "idem": {caller, key, hash},
--- "actor_sub", "actor_role", "request_id"}; each op reads the fields it needs.
+-- "company_id" (when set, every wallet touched must belong to it), "idem": {caller, key, hash}
+-- (an HTTP Idempotency-Key), "event": {event_id, event_type} (a consumed event), "actor_sub",
+-- "actor_role", "request_id"}; each op reads the fields it needs.
 --
 -- Each posting answers one outcome, in request order:
 --   {"ok": true, "status": 200|201, "body": <answer>, "replayed": bool}
@@ -600,7 +601,8 @@ BEGIN
         SELECT x.n, q.*
         FROM jsonb_array_elements(p_postings) WITH ORDINALITY AS x(e, n),
              jsonb_to_record(p_ctx || x.e) AS q(op text, wallet_id uuid, amount numeric,
-                                                reference_type text, company_id uuid, idem jsonb)),
+                                                reference_type text, company_id uuid, idem jsonb,
+                                                event jsonb)),
     r AS (
         SELECT p.*, w.company_id AS w_company, w.status, w.balance, w.held_amount,
                sum(CASE WHEN p.op = 'DEBIT' THEN -p.amount ELSE p.amount END)
@@ -611,6 +613,7 @@ BEGIN
                AND r.w_company IS NOT NULL
                AND (r.company_id IS NULL OR r.company_id = r.w_company)
                AND r.amount > 0 AND r.amount = round(r.amount, 2)
+               AND r.event IS NULL
                AND (r.reference_type IS NULL OR r.reference_type NOT LIKE '%\_REFUND')
                AND (r.idem IS NULL
                     OR (r.idem->>'caller') || E'\n' || (r.idem->>'key') = ANY (p_claimed))
@@ -713,7 +716,9 @@ END $$;
 --             successful outcome has "preview" instead of a body.
 -- A posting with "idem" is idempotent on its own: the same key and fingerprint answer the first
 -- outcome again ("replayed": true); another fingerprint is IDEMPOTENCY_KEY_REUSED; a refused
--- posting leaves no record, so its retry is evaluated afresh.
+-- posting leaves no record, so its retry is evaluated afresh. A posting with "event" takes effect
+-- once per event_id (processed_events): a redelivery answers {"applied": false, "transaction":
+-- what the first delivery answered}.
 CREATE OR REPLACE FUNCTION ledger_apply(p_postings jsonb, p_ctx jsonb DEFAULT '{}',
                                         p_atomic boolean DEFAULT false,
                                         p_dry_run boolean DEFAULT false)
@@ -725,6 +730,8 @@ SET plan_cache_mode = force_generic_plan
 SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off AS $$
 DECLARE
     v_claimed text[] := '{}';
+    v_events uuid[] := '{}';
+    v_event uuid;
     v_hold_wallets uuid[] := '{}';
     v_outcomes jsonb[] := '{}';
     v_out jsonb;
@@ -751,6 +758,21 @@ BEGIN
             ON CONFLICT DO NOTHING
             RETURNING caller || E'\n' || key AS ck)
         SELECT coalesce(array_agg(ck), '{}') INTO v_claimed FROM claimed;
+    END IF;
+
+    IF NOT p_dry_run AND jsonb_path_exists(p_postings, '$[*].event') THEN
+        WITH ev AS (
+            SELECT DISTINCT ON ((e->'event'->>'event_id')::uuid)
+                   (e->'event'->>'event_id')::uuid AS event_id, e->'event'->>'event_type' AS type
+            FROM jsonb_array_elements(p_postings) e
+            WHERE e ? 'event'
+            ORDER BY 1),
+        claimed AS (
+            INSERT INTO processed_events (event_id, event_type)
+            SELECT event_id, type FROM ev ORDER BY event_id
+            ON CONFLICT DO NOTHING
+            RETURNING event_id)
+        SELECT coalesce(array_agg(event_id), '{}') INTO v_events FROM claimed;
     END IF;
 
     IF jsonb_path_exists(p_postings, '$[*].txn_id') THEN
@@ -810,6 +832,30 @@ BEGIN
                 ELSE
                     DELETE FROM idempotency_keys
                     WHERE caller = p->'idem'->>'caller' AND key = p->'idem'->>'key';
+                END IF;
+            END IF;
+        ELSIF p ? 'event' AND NOT p_dry_run THEN
+            v_event := (p->'event'->>'event_id')::uuid;
+            IF v_event = ANY (v_events) THEN
+                v_events := array_remove(v_events, v_event);
+            ELSE
+                INSERT INTO processed_events (event_id, event_type)
+                VALUES (v_event, p->'event'->>'event_type')
+                ON CONFLICT DO NOTHING;
+                IF NOT FOUND THEN
+                    -- applied before: it changes nothing and answers what it answered then
+                    v_out := jsonb_build_object('ok', true, 'status', 200, 'replayed', true,
+                        'body', jsonb_build_object('applied', false, 'transaction',
+                            (SELECT result FROM processed_events WHERE event_id = v_event)));
+                END IF;
+            END IF;
+            IF v_out IS NULL THEN
+                v_out := ledger_posting(p, false);
+                IF (v_out->>'ok')::boolean THEN
+                    UPDATE processed_events SET result = v_out->'body'->'transaction'
+                    WHERE event_id = v_event;
+                ELSE
+                    DELETE FROM processed_events WHERE event_id = v_event;
                 END IF;
             END IF;
         ELSE
