@@ -9,7 +9,7 @@ from __future__ import annotations
 import types
 from typing import Any, Union, get_args, get_origin
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 
@@ -40,3 +40,9 @@ def in_model_order(model: type[BaseModel], data: Any) -> Any:
 
 def model_json(model: type[BaseModel], data: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(in_model_order(model, data), status_code=status_code)
+
+
+def model_response(body: BaseModel, status_code: int = 200) -> Response:
+    """A response whose body is an already validated model, serialized once (returning the model
+    itself would make FastAPI dump it, validate the dump and serialize it again)."""
+    return Response(body.model_dump_json(), status_code=status_code, media_type="application/json")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from wallet_service.budgets.schemas import BudgetStatus
 from wallet_service.dates import BoundedDate
@@ -22,6 +22,7 @@ from wallet_service.reports.schemas import (
     Statement,
     StatementFormat,
 )
+from wallet_service.responses import model_response
 
 router = APIRouter(tags=["reports"])
 
@@ -92,10 +93,10 @@ async def get_balance_as_of(
         DateOrDateTime | None,
         Query(description="an ISO date-time (a date: the end of that day, UTC); default: now"),
     ] = None,
-) -> BalanceAsOf:
+) -> Response:
     """The wallet's balance at an instant (in scope): right after its last COMPLETED entry at or
     before `as_of`, 0.00 before the first. One index lookup, whatever the history's length."""
-    return await service.balance_as_of(db, caller, walletId, as_of)
+    return model_response(await service.balance_as_of(db, caller, walletId, as_of))
 
 
 @router.get("/reports/spend", response_model=SpendReport, operation_id="get_spend_report")
@@ -106,14 +107,15 @@ async def get_spend_report(
     to: ToDate = None,
     group_by: GroupBy = GroupBy.USER,
     company_id: CompanyId = None,
-) -> SpendReport:
+) -> Response:
     """Spending over whole UTC days, grouped by user, month, type or reference_type (MANAGER:
     their team and themselves; ADMIN: their company; SYSTEM: the company named). `spent` sums
     COMPLETED debits, `refunded` the *_REFUND credits, `net = spent - refunded`; transfers are
     not spending. One row per key and currency, totals per currency."""
-    return await service.spend_report(
+    report = await service.spend_report(
         db, caller, company_id=company_id, first=first, last=to, group_by=group_by
     )
+    return model_response(report)
 
 
 @router.get("/reports/budgets", response_model=BudgetReport, operation_id="get_budget_report")
@@ -122,7 +124,8 @@ async def get_budget_report(
     db: DbDep,
     status: BudgetStatus = BudgetStatus.ACTIVE,
     company_id: CompanyId = None,
-) -> BudgetReport:
+) -> Response:
     """Budgets with their utilisation (used / total x 100), most used first (MANAGER: their team
     and themselves; ADMIN: their company; SYSTEM: the company named)."""
-    return await service.budget_report(db, caller, company_id=company_id, status=status)
+    report = await service.budget_report(db, caller, company_id=company_id, status=status)
+    return model_response(report)

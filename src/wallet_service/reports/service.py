@@ -15,7 +15,7 @@ from wallet_service.auth.scope import company_scope, ensure_can_read
 from wallet_service.budgets.schemas import BudgetStatus
 from wallet_service.db.pool import Database
 from wallet_service.errors import WalletNotFound
-from wallet_service.money import Currency
+from wallet_service.money import Currency, format_amount
 from wallet_service.reports import repository, rules
 from wallet_service.reports.repository import WalletInfo
 from wallet_service.reports.schemas import (
@@ -82,10 +82,10 @@ class StatementHead:
             "currency": self.currency,
             "from": self.days.first.isoformat(),
             "to": self.days.last.isoformat(),
-            "opening_balance": f"{self.opening_balance:.2f}",
-            "closing_balance": f"{self.closing_balance:.2f}",
-            "total_credits": f"{self.total_credits:.2f}",
-            "total_debits": f"{self.total_debits:.2f}",
+            "opening_balance": format_amount(self.opening_balance),
+            "closing_balance": format_amount(self.closing_balance),
+            "total_credits": format_amount(self.total_credits),
+            "total_debits": format_amount(self.total_debits),
             "count": self.count,
         }
 
