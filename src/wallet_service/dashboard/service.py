@@ -19,7 +19,7 @@ from wallet_service.budgets.schemas import BudgetStatus
 from wallet_service.db.pool import Database
 from wallet_service.errors import Forbidden
 from wallet_service.reports import service as reports
-from wallet_service.reports.schemas import BudgetUtilisation, GroupBy, SpendRow
+from wallet_service.reports.schemas import GroupBy, SpendRow
 from wallet_service.wallets import service as wallets
 
 MONTHS = 6
@@ -42,7 +42,7 @@ class Overview:
     caller: Caller
     wallets: list[dict[str, Any]]
     wallets_total: int
-    budgets: list[BudgetUtilisation]
+    budgets: list[dict[str, Any]]
     spend: list[MonthSpend]
     recent: list[dict[str, Any]]
 
@@ -108,7 +108,7 @@ async def overview(db: Database, caller: Caller) -> Overview:
         caller=caller,
         wallets=listed["wallets"],
         wallets_total=listed["pagination"]["total"],
-        budgets=budget_report.budgets,
+        budgets=budget_report["budgets"],
         spend=_by_month(spend.rows, months),
         recent=recent,
     )

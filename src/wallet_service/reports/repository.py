@@ -170,22 +170,22 @@ async def spend(
 
 async def budgets(
     conn: asyncpg.Connection, scope: CompanyScope, status: str
-) -> list[asyncpg.Record]:
-    """The company's budgets in `status` (a MANAGER: their own and their team's)."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT b.budget_id, b.wallet_id, u.user_id, w.currency, b.period_type, b.start_date,
-                  b.end_date, b.total_amount, b.used_amount, b.reserved_amount,
-                  b.remaining_amount, b.enforcement, b.status
+) -> list[dict[str, Any]]:
+    """The company's budgets in `status` (a MANAGER: their own and their team's), most used
+    first, each rendered by budget_report_json()."""
+    rows = await conn.fetch(
+        """SELECT budget_report_json(b, u.user_id, w.currency) AS budget
            FROM budgets b
            JOIN wallets w ON w.wallet_id = b.wallet_id
            JOIN users u ON u.user_id = w.user_id
            WHERE b.company_id = $1 AND b.status = $2
-             AND ($3::uuid IS NULL OR u.user_id = $3 OR u.manager_id = $3)""",
+             AND ($3::uuid IS NULL OR u.user_id = $3 OR u.manager_id = $3)
+           ORDER BY budget_utilisation_pct(b) DESC, b.end_date, b.budget_id""",
         scope.company_id,
         status,
         scope.team_of,
     )
-    return rows
+    return [r["budget"] for r in rows]
 
 
 async def recent_entries(

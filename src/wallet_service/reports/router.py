@@ -22,7 +22,7 @@ from wallet_service.reports.schemas import (
     Statement,
     StatementFormat,
 )
-from wallet_service.responses import model_response
+from wallet_service.responses import model_json, model_response
 
 router = APIRouter(tags=["reports"])
 
@@ -128,4 +128,4 @@ async def get_budget_report(
     """Budgets with their utilisation (used / total x 100), most used first (MANAGER: their team
     and themselves; ADMIN: their company; SYSTEM: the company named)."""
     report = await service.budget_report(db, caller, company_id=company_id, status=status)
-    return model_response(report)
+    return model_json(BudgetReport, report)

@@ -1,5 +1,5 @@
-"""Report rules with no I/O: date ranges, utilisation, totals, and CSV cells that a spreadsheet
-cannot run."""
+"""Report rules with no I/O: date ranges, totals, refunds by category, and CSV cells that a
+spreadsheet cannot run."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from wallet_service.errors import ValidationFailed
 
-PCT = Decimal("0.01")
 #: The suffix of a refund's reference_type: "<X>_REFUND" refunds entries of reference_type "<X>".
 REFUND_SUFFIX = "_REFUND"
 
@@ -64,11 +63,6 @@ def end_of_instant(value: datetime | date) -> datetime:
 def last_instant(end_before: datetime) -> datetime:
     """The last stored instant before an exclusive bound."""
     return end_before - timedelta(microseconds=1)
-
-
-def utilisation_pct(used: Decimal, total: Decimal) -> Decimal:
-    """used / total x 100, rounded half up to two decimals (total is always positive)."""
-    return (used * 100 / total).quantize(PCT, rounding=ROUND_HALF_UP)
 
 
 def refunded_category(reference_type: str | None) -> str | None:

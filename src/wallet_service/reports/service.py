@@ -20,8 +20,6 @@ from wallet_service.reports import repository, rules
 from wallet_service.reports.repository import WalletInfo
 from wallet_service.reports.schemas import (
     BalanceAsOf,
-    BudgetReport,
-    BudgetUtilisation,
     GroupBy,
     SpendFigures,
     SpendReport,
@@ -183,19 +181,11 @@ def _figures(currency: str, f: rules.Figures) -> dict[str, Any]:
 
 async def budget_report(
     db: Database, caller: Caller, *, company_id: UUID | None, status: BudgetStatus
-) -> BudgetReport:
+) -> dict[str, Any]:
     """GET /reports/budgets: the budgets in scope with their utilisation, most used first."""
     scope = company_scope(caller, company_id)
     async with db.connection() as conn:
-        found = await repository.budgets(conn, scope, status.value)
-    budgets = [
-        BudgetUtilisation(
-            **dict(r), utilisation_pct=rules.utilisation_pct(r["used_amount"], r["total_amount"])
-        )
-        for r in found
-    ]
-    budgets.sort(key=lambda b: (-b.utilisation_pct, b.end_date, str(b.budget_id)))
-    return BudgetReport(budgets=budgets)
+        return {"budgets": await repository.budgets(conn, scope, status.value)}
 
 
 async def recent_entries(
