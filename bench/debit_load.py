@@ -354,6 +354,12 @@ def main() -> None:
                 partitioned=args.mode == "batch",
             )
         )
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        sums = re.findall(r"^wallet_group_commit_size_(sum|count) (\S+)$", metrics, re.MULTILINE)
+        seen = {k: float(v) for k, v in sums}
+        if seen.get("count"):
+            # one worker's view (each worker keeps its own metrics)
+            result["mean_group_size"] = round(seen["sum"] / seen["count"], 2)
     finally:
         service.terminate()
         service.wait(timeout=30)
@@ -370,7 +376,8 @@ def main() -> None:
     log(
         f"{args.mode}: {result['tps']}/s, p50 {result['p50_ms']} ms, "
         f"p99 {result['p99_ms']} ms, statuses {result['statuses']}, "
-        f"largest worker RSS {result['max_worker_rss_mb']} MB"
+        f"largest worker RSS {result['max_worker_rss_mb']} MB, "
+        f"mean group size {result.get('mean_group_size')}"
     )
     if not args.skip_pgbench:
         pg_tps = run_pgbench(server, args.clients, int(args.duration))

@@ -18,6 +18,9 @@ import jwt
 import psycopg
 import uvicorn
 
+from wallet_service.config import Settings
+from wallet_service.limits import http_protocol
+
 TEST_SECRET = "test-secret-for-the-wallet-service-suite-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
@@ -132,15 +135,8 @@ class Company:
             m.wallet = self.wallet(m)
         return m
 
-    def events(
-        self, after: str | None = None, limit: int = 1000, *, settled: bool = True
-    ) -> dict[str, Any]:
-        """One page of the company's feed (GET /events as its ADMIN), read once the database has
-        no transaction in flight. The feed holds back rows while an older transaction is still
-        open (even a background autovacuum ANALYZE), so that it never skips one that commits
-        late; a test that has just written and wants to see its events waits for that first."""
-        if settled and self.database_url:
-            settle(self.database_url)
+    def events(self, after: str | None = None, limit: int = 1000) -> dict[str, Any]:
+        """One page of the company's feed (GET /events as its ADMIN)."""
         params: dict[str, Any] = {"limit": limit}
         if after:
             params["after"] = after
@@ -242,7 +238,9 @@ def free_port() -> int:
 def serve_in_thread(app: Any) -> Iterator[str]:
     """Serve an ASGI app (its lifespan included) on a free local port; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", http=http_protocol(Settings())
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -100,12 +100,27 @@ def test_two_relays_publish_every_row_once_in_wallet_order(
 
         asyncio.run(run_two())
         outbox = _outbox(sql, company)
-        received = [body(m)["event_id"] for m in tap.drain(want=len(outbox))]
+        messages = [body(m) for m in tap.drain(want=len(outbox))]
+        received = [m["event_id"] for m in messages]
         mine = [e for e in received if e in outbox]
         assert len(outbox) >= 150 + 24
         assert set(mine) == set(outbox)
         assert len(mine) == len(outbox), "no row was published twice"
         _assert_wallet_order(received, outbox)
+        versions = dict(
+            sql.execute(
+                "SELECT event_id::text, wallet_version FROM outbox WHERE company_id = %s",
+                (company.company_id,),
+            ).fetchall()
+        )
+        assert all(
+            m["wallet_version"] == versions[m["event_id"]]
+            for m in messages
+            if m["event_id"] in versions
+        )
+        assert all(versions[e] is not None for e in mine), (
+            "every event of this test changes a wallet"
+        )
     finally:
         tap.delete()
 

@@ -91,3 +91,44 @@ def test_wallet_creation_and_status_change_are_idempotent(company: Company) -> N
         )
         == 1
     )
+
+
+def test_a_key_replays_nothing_to_another_company(company: Company) -> None:
+    """Two tokens with the same role and sub but different companies are two callers: the second
+    company's ADMIN, sending the first one's key and body, is told the wallet does not exist
+    (as for any other company's wallet) instead of receiving the stored answer."""
+    alice = company.member(balance="75.00")
+    sub = uuid.uuid4()
+    ours = Api(company.base_url, token("ADMIN", company_id=company.company_id, sub=sub))
+    theirs = Api(company.base_url, token("ADMIN", company_id=uuid.uuid4(), sub=sub))
+    key = {"Idempotency-Key": "freeze-1"}
+    path = f"/wallets/{alice.wallet_id}/status"
+    first = ours.put(path, json={"status": "FROZEN"}, headers=key)
+    assert first.status_code == 200, first.text
+    stolen = theirs.put(path, json={"status": "FROZEN"}, headers=key)
+    assert stolen.status_code == 404, stolen.text
+    assert stolen.json()["code"] == "WALLET_NOT_FOUND"
+    assert "75.00" not in stolen.text
+    budget = {"wallet_id": alice.wallet_id, "total_amount": "10.00", "start_date": "2030-01-01"}
+    key = {"Idempotency-Key": "budget-1"}
+    assert ours.post("/budgets", json=budget, headers=key).status_code == 201
+    stolen = theirs.post("/budgets", json=budget, headers=key)
+    assert stolen.status_code == 404 and stolen.json()["code"] == "WALLET_NOT_FOUND"
+
+
+def test_a_replay_is_checked_against_the_callers_scope_now(company: Company) -> None:
+    """A stored answer is replayed only to a caller who may still act on its wallet: a manager's
+    retry after the user left their team is refused, not answered from the store."""
+    boss = company.member("MANAGER")
+    report = company.member(manager=boss)
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    path = f"/wallets/{report.wallet_id}/status"
+    assert boss.api.put(path, json={"status": "FROZEN"}, headers=key).status_code == 200
+    moved = company.event(
+        "UserCreated",
+        {"user_id": str(report.user_id), "company_id": str(company.company_id)},
+    )
+    assert moved.status_code == 200, moved.text
+    retry = boss.api.put(path, json={"status": "FROZEN"}, headers=key)
+    assert retry.status_code == 403, retry.text
+    assert retry.json()["code"] == "FORBIDDEN"

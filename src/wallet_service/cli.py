@@ -37,14 +37,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from wallet_service.app import create_app
-    from wallet_service.db.migrate import migrate
+    from wallet_service.limits import http_protocol
 
     # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets the
     # process exit normally, so the embedded PostgreSQL (stopped at exit) is never left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     dsn = resolve_database(settings)
-    print("applying migrations...", file=sys.stderr)
-    migrate(dsn)
+    # the app migrates on start, or as soon as the database answers (db/migrate.py)
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
@@ -57,6 +56,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             host=host,
             port=port,
             workers=workers,
+            http=http_protocol(settings),
             log_level=settings.log_level,
             access_log=False,
         )
@@ -65,6 +65,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             create_app(settings, database_url=dsn),
             host=host,
             port=port,
+            http=http_protocol(settings),
             log_level=settings.log_level,
             access_log=False,
         )

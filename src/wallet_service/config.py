@@ -63,6 +63,11 @@ class Settings:
     group_commit: bool = True
     group_commit_window_ms: float = 1.0
     group_commit_max: int = 256
+    #: request limits (see server.py): body bytes, request line + header bytes, and seconds a
+    #: client has to send a request's head, and then its body
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_header_bytes: int = 32 * 1024
+    read_timeout_s: float = 30.0
 
     def group_commit_settings(self) -> GroupCommitSettings:
         return GroupCommitSettings(
@@ -94,4 +99,7 @@ class Settings:
             group_commit=_flag("GROUP_COMMIT", default=True),
             group_commit_window_ms=_float("GROUP_COMMIT_WINDOW_MS", cls.group_commit_window_ms),
             group_commit_max=_int("GROUP_COMMIT_MAX", cls.group_commit_max),
+            max_body_bytes=_int("MAX_BODY_BYTES", cls.max_body_bytes),
+            max_header_bytes=_int("MAX_HEADER_BYTES", cls.max_header_bytes),
+            read_timeout_s=_float("READ_TIMEOUT", cls.read_timeout_s),
         )

@@ -115,6 +115,27 @@ class ConcurrencyConflict(ServiceUnavailable):
     """A deadlock or serialization failure: the transaction was rolled back and may be retried."""
 
 
+#: The media type of every error response.
+PROBLEM = "application/problem+json"
+
+
+def problem_document(
+    status: int, code: str, title: str, detail: str, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The body of an error response: RFC 9457 problem details plus the contract's `code` (and
+    `errors` for validation)."""
+    body: dict[str, Any] = {
+        "type": f"https://wallet-service.dev/problems/{code.lower().replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
 def _all_subclasses(cls: type[AppError]) -> list[type[AppError]]:
     out: list[type[AppError]] = []
     for sub in cls.__subclasses__():

@@ -1,8 +1,10 @@
 """Idempotency-Key support for commands written in Python. (The ledger's SQL functions use the
 same idem_claim/idem_store primitives inside their single statement.)
 
-A key is scoped to the caller and kept at least 24 hours. The first request claims the key inside
-its own transaction; a concurrent retry waits on that row and then replays the stored answer."""
+A key is scoped to the caller (Caller.idempotency_scope) and kept at least 24 hours. The first
+request claims the key inside its own transaction; a concurrent retry waits on that row and then
+replays the stored answer. Commands check the caller's role and scope before they claim: a stored
+answer is replayed only to a caller who may still do what it did."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from wallet_service import idempotency
 from wallet_service.budgets.lifecycle import roll_budgets
 from wallet_service.db.pool import Database
-from wallet_service.events import inbox
+from wallet_service.events import inbox, outbox
 from wallet_service.ledger.holds import expire_holds
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,8 @@ class PeriodicJob:
     name: str
     interval_s: float
     run: JobFn
+    #: log how many rows each run handled (off for frequent jobs, whose counts are noise)
+    report: bool = True
 
 
 async def purge_idempotency_keys(db: Database, now: datetime) -> int:
@@ -41,6 +43,12 @@ async def purge_processed_events(db: Database, now: datetime) -> int:
         return await inbox.purge_processed(conn, now)
 
 
+async def sequence_events(db: Database, now: datetime) -> int:
+    """Give committed outbox rows their place in the event feed (readers do it too, on demand)."""
+    async with db.connection() as conn:
+        return await outbox.sequence_all(conn)
+
+
 def registry() -> list[PeriodicJob]:
     """Every periodic job of the service. Add a job here, once."""
     return [
@@ -48,6 +56,7 @@ def registry() -> list[PeriodicJob]:
         PeriodicJob("roll-budgets", 60, roll_budgets),
         PeriodicJob("purge-processed-events", 3600, purge_processed_events),
         PeriodicJob("expire-holds", 60, expire_holds),
+        PeriodicJob("sequence-events", 1, sequence_events, report=False),
     ]
 
 
@@ -59,7 +68,7 @@ async def _loop(db: Database, job: PeriodicJob) -> None:
     while True:
         try:
             handled = await job.run(db, utcnow())
-            if handled:
+            if handled and job.report:
                 log.info("job %s handled %d rows", job.name, handled)
         except asyncio.CancelledError:
             raise

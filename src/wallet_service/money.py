@@ -3,7 +3,8 @@ decimals, travel as JSON strings ("125.50"), and fit PostgreSQL's NUMERIC(15,2).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -21,33 +22,48 @@ class Currency(StrEnum):
     GBP = "GBP"
 
 
+#: The wire form of an amount in a string: ASCII digits, optionally "-" before them and "." with
+#: one or two decimals after. No exponent, sign "+", spaces, separators or non-ASCII digits.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]{1,2})?")
+_TOO_MANY_DECIMALS = re.compile(r"-?[0-9]+\.[0-9]{3,}")
+
+
 def parse_amount(value: Any) -> Decimal:
-    """Turn a JSON string or number into a Decimal with at most two decimals, or raise ValueError
-    with a message saying what is wrong. Floats are read through their shortest repr, so the JSON
-    number 125.5 is exactly Decimal('125.5'), never 125.4999..."""
-    if isinstance(value, bool):
-        raise ValueError('amount must be a decimal string like "125.50", not a boolean')
-    if isinstance(value, float):
-        value = repr(value)
+    """Read an amount from a request: a plain decimal string ("125.50", "7", "-3.1") or a JSON
+    number with at most two decimals. JSON numbers arrive as Decimal or int (wire.loads keeps the
+    number as written), so 1.0000000000000001 is refused rather than rounded; a float is refused
+    outright, since its value is no longer what the client wrote. Raises ValueError saying what
+    is wrong. The result has exactly two decimals and is never negative zero."""
+    if isinstance(value, bool | float):
+        raise ValueError('amount must be a decimal string like "125.50" or a JSON number')
     if isinstance(value, int):
-        value = str(value)
-    if isinstance(value, Decimal):
+        amount = Decimal(value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("amount must be a finite number")
         amount = value
     elif isinstance(value, str):
-        try:
-            amount = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f'{value!r} is not a decimal amount like "125.50"') from None
+        if _TOO_MANY_DECIMALS.fullmatch(value):
+            raise ValueError("amount must have at most 2 decimals")
+        if not _PLAIN_DECIMAL.fullmatch(value):
+            raise ValueError(
+                f'{value[:40]!r} is not a plain decimal amount like "125.50" (digits with at '
+                "most 2 decimals; no exponent, spaces, separators or signs other than '-')"
+            )
+        amount = Decimal(value)
     else:
         raise ValueError('amount must be a decimal string like "125.50"')
-    if not amount.is_finite():
-        raise ValueError("amount must be a finite number")
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(CENT):
-        raise ValueError("amount must have at most 2 decimals")
     if abs(amount) > MAX_AMOUNT:
         raise ValueError(f"amount must be at most {MAX_AMOUNT}")
-    return amount.quantize(CENT)
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError("amount must have at most 2 decimals")
+    return _no_negative_zero(amount.quantize(CENT))
+
+
+def _no_negative_zero(amount: Decimal) -> Decimal:
+    """Decimal keeps the sign of zero ("-0" -> Decimal('-0')), which would print as "-0.00"."""
+    return abs(amount) if amount.is_zero() else amount
 
 
 def parse_positive_amount(value: Any) -> Decimal:
@@ -65,8 +81,8 @@ def parse_non_negative_amount(value: Any) -> Decimal:
 
 
 def format_amount(amount: Decimal) -> str:
-    """The wire form: exactly two decimals."""
-    return f"{amount.quantize(CENT):f}"
+    """The wire form: exactly two decimals, never "-0.00"."""
+    return f"{_no_negative_zero(amount.quantize(CENT)):f}"
 
 
 _AMOUNT_SCHEMA = WithJsonSchema(

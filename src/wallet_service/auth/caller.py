@@ -24,5 +24,9 @@ class Caller:
 
     @property
     def idempotency_scope(self) -> str:
-        """Idempotency keys are scoped to the caller: the same key from two callers is two keys."""
-        return f"{self.role}:{self.sub}"
+        """Idempotency keys are scoped to the caller: the same key from two callers is two keys.
+        A caller is its company, role and sub (a token's sub is only unique within its issuer's
+        company); SYSTEM acts for every company, so its scope is role and sub alone."""
+        if self.role is Role.SYSTEM or self.company_id is None:
+            return f"{self.role}:{self.sub}"
+        return f"{self.company_id}:{self.role}:{self.sub}"

@@ -16,8 +16,9 @@ from wallet_service.budgets.schemas import (
     UpdateBudget,
 )
 from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(prefix="/budgets", tags=["budgets"])
+router = APIRouter(prefix="/budgets", tags=["budgets"], route_class=ExactJsonRoute)
 
 
 @router.post("", status_code=201, response_model=Budget)

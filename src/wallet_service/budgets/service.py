@@ -135,13 +135,13 @@ async def create_budget(
     idem = idempotency.keyed(caller, idem_key, "POST", "/budgets", cmd.model_dump(mode="json"))
     not_found = WalletNotFound(f"no wallet {cmd.wallet_id}")
     async with db.transaction() as conn:
-        if (prior := await idempotency.claim(conn, idem)) is not None:
-            return prior.status, prior.body
         found = await repository.get_wallet(conn, cmd.wallet_id)
         if found is None:
             raise not_found
         owner, wallet_status = found
         ensure_can_manage(caller, owner, not_found)
+        if (prior := await idempotency.claim(conn, idem)) is not None:
+            return prior.status, prior.body
         if wallet_status == "CLOSED":
             raise WalletNotActive(f"wallet {cmd.wallet_id} is CLOSED; it cannot take a budget")
         budget = await open_budget(
@@ -176,13 +176,17 @@ async def update_budget(
     idem = idempotency.keyed(caller, idem_key, "PUT", path, cmd.model_dump(mode="json"))
     not_found = BudgetNotFound(f"no budget {budget_id}")
     async with db.transaction() as conn:
+        # scope first (a stored answer is replayed only to a caller who may change the budget),
+        # then the key, then the budget's lock: every command claims its key before its locks
+        found = await repository.get(conn, budget_id)
+        if found is None:
+            raise not_found
+        ensure_can_manage(caller, found[1], not_found)
         if (prior := await idempotency.claim(conn, idem)) is not None:
             return prior.status, prior.body
         found = await repository.get(conn, budget_id, for_update=True)
-        if found is None:
-            raise not_found
+        assert found is not None  # budgets are never deleted
         current, owner = found
-        ensure_can_manage(caller, owner, not_found)
         old_status = BudgetStatus(current["status"])
         old_total = Decimal(current["total_amount"])
         old_end = date.fromisoformat(current["end_date"])

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from wallet_service.companies import service
 from wallet_service.companies.schemas import CompanyDefaults, UpdateDefaults
 from wallet_service.deps import CallerDep, DbDep, IdempotencyKey
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(prefix="/companies", tags=["companies"])
+router = APIRouter(prefix="/companies", tags=["companies"], route_class=ExactJsonRoute)
 
 
 @router.get("/{companyId}/defaults", response_model=CompanyDefaults)

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from wallet_service.dashboard import service
 from wallet_service.deps import CallerDep, DbDep
 from wallet_service.errors import NotFound
+from wallet_service.wire import ExactJsonRoute
 
 _HERE = Path(str(files("wallet_service.dashboard")))
 _templates = Jinja2Templates(directory=_HERE / "templates")
@@ -36,7 +37,7 @@ _HEADERS = {
     "Cache-Control": "no-store",
 }
 
-router = APIRouter(prefix="/dashboard", include_in_schema=False)
+router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=ExactJsonRoute)
 
 
 @router.get("")

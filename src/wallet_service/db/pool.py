@@ -26,14 +26,21 @@ _CONSTRAINT_ERRORS: dict[str, type[errors.AppError]] = {
 }
 
 
-#: Errors meaning the database could not be reached: nothing was changed.
-_UNAVAILABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
+#: Failures of the connection rather than of the request: the database is unreachable, refuses
+#: connections (starting, shutting down, full, the database not created yet, credentials), or the
+#: connection broke under the request (a terminated backend, a fast shutdown, a client left in a
+#: state it cannot continue from: asyncpg's InternalClientError "cannot switch to state ...").
+#: The transaction is rolled back with its connection; the client may retry.
+_CONNECTION_FAILURES = (
+    OSError,  # refused, reset, unreachable (ConnectionError and socket errors)
+    TimeoutError,  # no connection within ACQUIRE_TIMEOUT_S, or command_timeout
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    TimeoutError,
+    asyncpg.exceptions.InternalClientError,  # ProtocolError, OutdatedSchemaCacheError
+    asyncpg.OperatorInterventionError,  # class 57: admin/crash shutdown, cannot connect now
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections, out of memory
+    asyncpg.InvalidCatalogNameError,  # the database does not exist (yet)
+    asyncpg.InvalidAuthorizationSpecificationError,  # class 28: the service's credentials
 )
 
 
@@ -63,13 +70,28 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+def _data_error_detail(exc: asyncpg.DataError) -> str:
+    """What a client should know about a value PostgreSQL (or asyncpg, before sending it) refused.
+    asyncpg's own refusals have no server message; their reason ends their text, in parentheses
+    after the value, which is not repeated (it may be large)."""
+    said = f"{exc.message} {exc.detail}"
+    if "0x00" in said or "\\u0000" in said:  # in text, or in text inside jsonb
+        return "text cannot contain the NUL character (\\u0000); remove it"
+    if exc.message:
+        reason = exc.message + (f" ({exc.detail})" if exc.detail else "")
+    else:
+        text = str(exc)
+        reason = text.rsplit(" (", 1)[-1].removesuffix(")") if text.endswith(")") else "invalid"
+    return f"a value in the request cannot be stored: {reason}; check its type and range"
+
+
 @contextmanager
 def translate_errors() -> Iterator[None]:
     """Turn errors raised by PostgreSQL into the contract's domain errors.
 
     Our SQL functions raise with MESSAGE = a contract error code and DETAIL = human text; constraint
-    violations that a client can cause are mapped by constraint name; an unreachable database is a
-    503 that changed nothing."""
+    violations that a client can cause are mapped by constraint name; an unreachable database or a
+    broken connection is a 503 (see _CONNECTION_FAILURES)."""
     try:
         yield
     except asyncpg.RaiseError as exc:
@@ -88,17 +110,11 @@ def translate_errors() -> Iterator[None]:
             "nothing was changed, retry it"
         ) from None
     except asyncpg.DataError as exc:
-        raise errors.ValidationFailed(f"invalid value: {exc.message}") from None
-    except (
-        TimeoutError,
-        OSError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
-        asyncpg.CannotConnectNowError,
-        asyncpg.TooManyConnectionsError,
-    ) as exc:
+        raise errors.ValidationFailed(_data_error_detail(exc)) from None
+    except _CONNECTION_FAILURES as exc:
         raise errors.ServiceUnavailable(
-            f"the database is unavailable ({type(exc).__name__}); nothing was changed, retry later"
+            f"the database is unavailable ({type(exc).__name__}); the request was rolled back, "
+            "retry it (with the same Idempotency-Key it applies at most once)"
         ) from None
 
 
@@ -107,6 +123,16 @@ class Database:
 
     def __init__(self, pool: asyncpg.Pool):
         self.pool = pool
+        self._refusal: str | None = None
+
+    def refuse(self, reason: str | None) -> None:
+        """While `reason` is set, every use of the database is answered 503 with it (the service
+        is up but its schema is not migrated yet); None lets requests through again."""
+        self._refusal = reason
+
+    def _check_open(self) -> None:
+        if self._refusal is not None:
+            raise errors.ServiceUnavailable(self._refusal)
 
     @classmethod
     async def connect(cls, dsn: str, *, max_size: int = 20) -> Database:
@@ -130,6 +156,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """One command, one database transaction: commits when the block ends normally, rolls
         back on any exception."""
+        self._check_open()
         with translate_errors():
             async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
                 yield conn
@@ -138,6 +165,7 @@ class Database:
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection in autocommit mode: each statement is its own transaction (reads, and
         the single-statement ledger functions)."""
+        self._check_open()
         with translate_errors():
             async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
                 yield conn

@@ -1,7 +1,7 @@
 """The AsyncAPI 3 document of the events this service publishes and consumes (contract section 6),
 built from the models the code uses: events/published.py for what it publishes, the handlers'
-models (events/handlers.py: HANDLERS and POSTINGS) for what it consumes. Nothing here declares a
-shape of its own."""
+models (events/handlers.py: HANDLERS and POSTINGS) for what it consumes, the envelopes'
+(events/schemas.py). Nothing here declares a shape of its own."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 from wallet_service import __version__
 from wallet_service.events.handlers import HANDLERS, POSTINGS
 from wallet_service.events.published import NOT_YET_EMITTED, PUBLISHED
+from wallet_service.events.schemas import IncomingEvent, PublishedEvent
 
 PUBLISHED_EXCHANGE = "wallet.events"
 #: consumed event_type -> the exchange its producer publishes it to (the inbox is bound to both)
@@ -36,25 +37,14 @@ def _summary(model: type[BaseModel]) -> str:
 
 
 def _envelope(event_type: str, data_ref: dict[str, str], *, published: bool) -> dict[str, Any]:
-    required = (
-        ["event_id", "event_type", "timestamp", "data"] if published else ["event_type", "data"]
-    )
-    return {
-        "type": "object",
-        "required": required,
-        "properties": {
-            "event_id": {
-                "type": "string",
-                "format": "uuid",
-                "description": "unique per event; consumers deduplicate by it"
-                if published
-                else "optional; a redelivery with the same event_id changes nothing",
-            },
-            "event_type": {"type": "string", "const": event_type},
-            "timestamp": {"type": "string", "format": "date-time"},
-            "data": data_ref,
-        },
-    }
+    """The envelope's schema from its model (PublishedEvent or IncomingEvent), with this event's
+    type and data."""
+    base = PublishedEvent if published else IncomingEvent
+    schema = base.model_json_schema(mode="serialization" if published else "validation")
+    schema.pop("title", None)
+    schema["properties"]["event_type"] = {"type": "string", "const": event_type}
+    schema["properties"]["data"] = data_ref
+    return schema
 
 
 def _message(

@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from wallet_service.events.asyncapi import document
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter()
+router = APIRouter(route_class=ExactJsonRoute)
 
 
 @router.get("/asyncapi.json", include_in_schema=False)

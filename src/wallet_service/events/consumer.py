@@ -32,11 +32,11 @@ from typing import Any
 
 import aio_pika
 import aiormq
-import orjson
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from wallet_service import wire
 from wallet_service.errors import AppError
 from wallet_service.events import broker, handlers
 from wallet_service.events.schemas import EventResult, IncomingEvent
@@ -282,8 +282,8 @@ class Consumer:
 
 def _parse(body: bytes) -> IncomingEvent:
     try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        raw = wire.loads(body)  # as POST /events reads it: amounts exactly as written
+    except ValueError as exc:
         raise Permanent(f"MALFORMED: body is not JSON ({exc})") from None
     try:
         event = IncomingEvent.model_validate(raw)

@@ -20,7 +20,10 @@ that are all free (never leased, released, or with an expired lease); a row wait
 earlier unpublished row of its wallet is leased by another claim. An earlier row whose lease has
 expired is free, so it is taken by the same claim, before the later one. No SKIP LOCKED: a row
 locked by a concurrent `release`/`mark_published` is waited for (a few ms) and re-checked, instead
-of being skipped while a later row of its wallet is claimed."""
+of being skipped while a later row of its wallet is claimed.
+
+Every statement here locks its rows in seq order, as the feed's sequencer does
+(events/outbox.py), so none of them can deadlock with another."""
 
 from __future__ import annotations
 
@@ -70,7 +73,7 @@ async def claim(conn: asyncpg.Connection, *, limit: int, lease_s: float) -> Clai
             SET claimed_until = now() + make_interval(secs => $2), claim_token = $3
             FROM candidates WHERE outbox.seq = candidates.seq
             RETURNING outbox.seq, outbox.event_id, outbox.event_type, outbox.occurred_at,
-                      outbox.data, outbox.wallet_id
+                      outbox.data, outbox.wallet_id, outbox.wallet_version
             """,
             limit,
             lease_s,
@@ -84,7 +87,9 @@ async def mark_published(conn: asyncpg.Connection, seqs: list[int]) -> None:
     if seqs:
         await conn.execute(
             """UPDATE outbox SET published_at = now(), claimed_until = NULL, claim_token = NULL
-               WHERE seq = ANY($1) AND published_at IS NULL""",
+               FROM (SELECT seq FROM outbox WHERE seq = ANY($1) AND published_at IS NULL
+                     ORDER BY seq FOR UPDATE) AS locked
+               WHERE outbox.seq = locked.seq""",
             seqs,
         )
 
@@ -95,7 +100,10 @@ async def release(conn: asyncpg.Connection, token: uuid.UUID, seqs: list[int]) -
     if seqs:
         await conn.execute(
             """UPDATE outbox SET claimed_until = NULL, claim_token = NULL
-               WHERE seq = ANY($1) AND claim_token = $2 AND published_at IS NULL""",
+               FROM (SELECT seq FROM outbox
+                     WHERE seq = ANY($1) AND claim_token = $2 AND published_at IS NULL
+                     ORDER BY seq FOR UPDATE) AS locked
+               WHERE outbox.seq = locked.seq""",
             seqs,
             token,
         )

@@ -11,8 +11,9 @@ from wallet_service.auth.scope import require_role
 from wallet_service.deps import CallerDep, DbDep, LedgerDep
 from wallet_service.events import handlers, outbox
 from wallet_service.events.schemas import EventFeed, EventResult, IncomingEvent
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], route_class=ExactJsonRoute)
 
 
 @router.post("", response_model=EventResult)

@@ -63,6 +63,10 @@ class PublishedEvent(BaseModel):
     event_id: UUID
     event_type: str
     timestamp: str
+    wallet_version: int | None = Field(
+        description="the wallet's version right after the change (increases with every change "
+        "of the wallet); null for events that change no wallet, such as budget events"
+    )
     data: dict[str, Any]
 
 

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from wallet_service.deps import CallerDep, IdempotencyKey, LedgerDep
 from wallet_service.ledger import holds
 from wallet_service.ledger.schemas import CaptureHold, CreateHold, Transaction
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(tags=["holds"])
+router = APIRouter(tags=["holds"], route_class=ExactJsonRoute)
 
 
 @router.post("/wallets/{walletId}/holds", status_code=201, response_model=Transaction)

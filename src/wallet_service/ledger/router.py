@@ -21,8 +21,9 @@ from wallet_service.ledger.schemas import (
     TransactionPage,
 )
 from wallet_service.responses import model_json
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(tags=["transactions"])
+router = APIRouter(tags=["transactions"], route_class=ExactJsonRoute)
 
 
 @router.post(

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from wallet_service.dates import BoundedDateTime, check_date
+from wallet_service.metadata import Metadata
 from wallet_service.money import Amount, PositiveAmount
 from wallet_service.wallets.schemas import Pagination, StrictModel
 
@@ -45,7 +46,7 @@ class CreateTransaction(StrictModel):
     description: str | None = Field(default=None, max_length=1000)
     reference_id: str | None = Field(default=None, max_length=100)
     reference_type: str | None = Field(default=None, max_length=50)
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class BatchPosting(CreateTransaction):

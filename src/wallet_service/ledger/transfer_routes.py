@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse
 from wallet_service.deps import CallerDep, IdempotencyKey, LedgerDep
 from wallet_service.ledger import transfers
 from wallet_service.ledger.schemas import CreateTransfer, Transfer
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(tags=["transactions"])
+router = APIRouter(tags=["transactions"], route_class=ExactJsonRoute)
 
 
 @router.post("/transfers", status_code=201, response_model=Transfer)

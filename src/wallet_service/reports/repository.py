@@ -1,6 +1,6 @@
 """SQL of statements and reports. Reads only. Entries are COMPLETED transactions dated by when
 their money moved, txn_posted_at() (sql/reports.sql), which PostgreSQL inlines into the expression
-the report indexes of migration 0007 are built on."""
+the report indexes of migration 0008 are built on."""
 
 from __future__ import annotations
 

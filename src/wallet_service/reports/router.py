@@ -23,8 +23,9 @@ from wallet_service.reports.schemas import (
     StatementFormat,
 )
 from wallet_service.responses import model_json, model_response
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], route_class=ExactJsonRoute)
 
 FromDate = Annotated[
     BoundedDate | None,

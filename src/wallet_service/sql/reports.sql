@@ -3,7 +3,7 @@
 -- A posting moves money when it is written; a hold when it is captured (its created_at is when it
 -- was placed, and other entries of the wallet may come in between). In this order an entry's
 -- balance_after is the wallet's balance from that instant on, so a balance at any instant is one
--- index lookup. PostgreSQL inlines this function; the report indexes of migration 0007 are built
+-- index lookup. PostgreSQL inlines this function; the report indexes of migration 0008 are built
 -- on the same CASE expression.
 CREATE OR REPLACE FUNCTION txn_posted_at(p_created_at timestamptz, p_updated_at timestamptz,
                                          p_hold_amount numeric) RETURNS timestamptz

@@ -18,8 +18,9 @@ from wallet_service.wallets.schemas import (
     WalletPage,
     WalletStatus,
 )
+from wallet_service.wire import ExactJsonRoute
 
-router = APIRouter(prefix="/wallets", tags=["wallets"])
+router = APIRouter(prefix="/wallets", tags=["wallets"], route_class=ExactJsonRoute)
 
 
 @router.post("", status_code=201, response_model=Wallet)

@@ -15,6 +15,7 @@ from wallet_service.db.pool import Database
 from wallet_service.errors import UserNotFound, WalletExists, WalletNotFound
 from wallet_service.events import outbox
 from wallet_service.ledger.engine import apply_in, posting
+from wallet_service.money import format_amount
 from wallet_service.users import repository as users
 from wallet_service.users import service as user_directory
 from wallet_service.wallets import repository
@@ -41,7 +42,7 @@ async def open_wallet(
         {
             "wallet_id": wallet["wallet_id"],
             "user_id": wallet["user_id"],
-            "initial_balance": f"{initial_balance:.2f}",
+            "initial_balance": format_amount(initial_balance),
             "currency": currency,
         },
         company_id=owner.company_id,
@@ -78,8 +79,6 @@ async def create_wallet(
     # a user unknown here may be known to the user service: ask before the transaction opens
     remote = await user_directory.look_up(db, cmd.user_id)
     async with db.transaction() as conn:
-        if (prior := await idempotency.claim(conn, idem)) is not None:
-            return prior.status, prior.body
         owner = await users.get_owner(conn, cmd.user_id)
         if owner is None and remote is not None:
             owner = await user_directory.remember(conn, remote)
@@ -89,6 +88,8 @@ async def create_wallet(
         if owner is None:
             raise not_found
         ensure_can_manage(caller, owner, not_found)
+        if (prior := await idempotency.claim(conn, idem)) is not None:
+            return prior.status, prior.body
         wallet = await open_wallet(conn, owner, cmd.currency.value, cmd.initial_balance)
         await idempotency.remember(conn, idem, 201, wallet)
     return 201, wallet
@@ -133,12 +134,12 @@ async def change_status(
         caller, idem_key, "PUT", f"/wallets/{wallet_id}/status", cmd.model_dump(mode="json")
     )
     async with db.transaction() as conn:
-        if (prior := await idempotency.claim(conn, idem)) is not None:
-            return prior.status, prior.body
         owner = await repository.get_owner(conn, wallet_id)
         if owner is None:
             raise not_found
         ensure_can_manage(caller, owner, not_found)
+        if (prior := await idempotency.claim(conn, idem)) is not None:
+            return prior.status, prior.body
         current = await repository.lock(conn, wallet_id)
         assert current is not None
         old_status = WalletStatus(current["status"])

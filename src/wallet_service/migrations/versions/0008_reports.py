@@ -2,9 +2,9 @@
 
 from wallet_service.migrations.sqlfile import run_sql_file
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 
 
 def upgrade() -> None:
-    run_sql_file("0007_reports.sql")
+    run_sql_file("0008_reports.sql")
