@@ -283,8 +283,8 @@ def main() -> None:
             count = conn.execute("SELECT count(*) FROM transactions").fetchone()
         assert count is not None
         load = os.getloadavg()[0]
-        if load > 1.0:
-            log(f"load average {load:.1f}: other processes share the CPU, figures will be high")
+        if load > 2.0:
+            log(f"load average {load:.1f}: the machine is busy, tail latencies will be high")
         figures = run(args, url, company, admin, month, wallets, managers, rng)
     finally:
         if not args.keep:
