@@ -250,4 +250,13 @@ def test_report_operations_are_documented(base_url: str) -> None:
     assert ops["get_budget_report"] == ("/reports/budgets", "get")
     statement = spec["paths"]["/wallets/{walletId}/statement"]["get"]
     assert "text/csv" in statement["responses"]["200"]["content"]
+    for path, statuses in (
+        ("/wallets/{walletId}/statement", {"401", "403", "404", "422", "429", "503"}),
+        ("/wallets/{walletId}/balance", {"401", "403", "404", "422", "429", "503"}),
+        ("/reports/spend", {"401", "403", "422", "429", "503"}),
+        ("/reports/budgets", {"401", "403", "422", "429", "503"}),
+    ):
+        answers = spec["paths"][path]["get"]["responses"]
+        assert set(answers) - {"200"} == statuses, path
+        assert all("application/problem+json" in answers[s]["content"] for s in statuses)
     assert {p["name"] for p in statement["parameters"]} >= {"from", "to", "format"}

@@ -11,6 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 from wallet_service.budgets.schemas import BudgetStatus
 from wallet_service.dates import BoundedDate
 from wallet_service.deps import CallerDep, DbDep
+from wallet_service.errors import PROBLEM
 from wallet_service.ledger.schemas import DateOrDateTime
 from wallet_service.reports import render, service
 from wallet_service.reports.schemas import (
@@ -40,6 +41,46 @@ CompanyId = Annotated[
     Query(description="the company reported on: required for SYSTEM, else the token's own"),
 ]
 
+#: The body of every error answer (contract section 3).
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"loc": {"type": "array"}, "msg": {}}},
+        },
+    },
+}
+_MEANING = {
+    401: "No bearer token, or a malformed, forged or expired one (UNAUTHENTICATED).",
+    403: "The role or scope does not allow it (FORBIDDEN).",
+    404: "No such wallet, or another company's (WALLET_NOT_FOUND).",
+    422: "A query value that does not fit (VALIDATION_ERROR).",
+    429: "Too many requests (RATE_LIMITED); see Retry-After.",
+    503: "The database is unavailable (SERVICE_UNAVAILABLE); retry.",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for these error statuses, each answered as problem+json."""
+    return {
+        status: {
+            "description": _MEANING[status],
+            "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
+_WALLET_ERRORS = _errors(401, 403, 404, 422, 429, 503)
+_REPORT_ERRORS = _errors(401, 403, 422, 429, 503)
+
 _CSV_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {
@@ -58,7 +99,7 @@ _CSV_DOC: dict[int | str, dict[str, Any]] = {
     "/wallets/{walletId}/statement",
     response_model=Statement,
     operation_id="get_statement",
-    responses=_CSV_DOC,
+    responses={**_CSV_DOC, **_WALLET_ERRORS},
 )
 async def get_statement(
     walletId: UUID,
@@ -84,7 +125,10 @@ async def get_statement(
 
 
 @router.get(
-    "/wallets/{walletId}/balance", response_model=BalanceAsOf, operation_id="get_balance_as_of"
+    "/wallets/{walletId}/balance",
+    response_model=BalanceAsOf,
+    operation_id="get_balance_as_of",
+    responses=_WALLET_ERRORS,
 )
 async def get_balance_as_of(
     walletId: UUID,
@@ -100,7 +144,12 @@ async def get_balance_as_of(
     return model_response(await service.balance_as_of(db, caller, walletId, as_of))
 
 
-@router.get("/reports/spend", response_model=SpendReport, operation_id="get_spend_report")
+@router.get(
+    "/reports/spend",
+    response_model=SpendReport,
+    operation_id="get_spend_report",
+    responses=_REPORT_ERRORS,
+)
 async def get_spend_report(
     caller: CallerDep,
     db: DbDep,
@@ -119,7 +168,12 @@ async def get_spend_report(
     return model_response(report)
 
 
-@router.get("/reports/budgets", response_model=BudgetReport, operation_id="get_budget_report")
+@router.get(
+    "/reports/budgets",
+    response_model=BudgetReport,
+    operation_id="get_budget_report",
+    responses=_REPORT_ERRORS,
+)
 async def get_budget_report(
     caller: CallerDep,
     db: DbDep,
