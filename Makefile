@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint format typecheck check bench clean
+.PHONY: install serve demo test lint format typecheck check bench bench-reports clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -16,6 +16,9 @@ install: $(STAMP)
 
 serve: $(STAMP)
 	$(VENV)/bin/wallet-service serve
+
+demo: $(STAMP)
+	$(VENV)/bin/wallet-service demo --serve
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format src tests bench
@@ -35,6 +38,9 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(PY) bench/debit_load.py
+
+bench-reports: $(STAMP)
+	$(PY) bench/report_load.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -21,9 +21,11 @@ from wallet_service.budgets.router import router as budgets_router
 from wallet_service.companies.router import router as companies_router
 from wallet_service.config import Settings
 from wallet_service.context import RequestId
+from wallet_service.dashboard.router import router as dashboard_router
 from wallet_service.db.migrate import BackgroundMigration
 from wallet_service.db.pool import Database
 from wallet_service.errors import PROBLEM, AppError, RateLimited, problem_document
+from wallet_service.events.asyncapi_routes import router as asyncapi_router
 from wallet_service.events.router import router as events_router
 from wallet_service.events.worker import Messaging, attach_user_directory
 from wallet_service.ledger.engine import Ledger
@@ -35,6 +37,7 @@ from wallet_service.openapi import document_problems, operation_id
 from wallet_service.ops.metrics import RequestMetrics
 from wallet_service.ops.ratelimit import RateLimiter
 from wallet_service.ops.router import router as ops_router
+from wallet_service.reports.router import router as reports_router
 from wallet_service.wallets.router import router as wallets_router
 from wallet_service.wire import BodyNotJson
 
@@ -62,6 +65,9 @@ ROUTERS = (
     budgets_router,
     companies_router,
     events_router,
+    reports_router,
+    asyncapi_router,
+    dashboard_router,
 )
 
 

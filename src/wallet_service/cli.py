@@ -1,4 +1,4 @@
-"""The `wallet-service` command: serve, worker, migrate, token."""
+"""The `wallet-service` command: serve, worker, migrate, token, demo."""
 
 from __future__ import annotations
 
@@ -102,6 +102,55 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
+    import asyncio
+    import random
+
+    from wallet_service.auth.tokens import issue_token
+    from wallet_service.db.migrate import migrate
+    from wallet_service.db.pool import Database
+    from wallet_service.demo import Demo, seed
+
+    dsn = resolve_database(settings)
+    migrate(dsn)
+
+    async def run() -> Demo:
+        db = await Database.connect(dsn, max_size=2)
+        try:
+            return await seed(
+                db,
+                weeks=args.weeks,
+                team_size=args.team,
+                rng=random.Random(args.seed),  # noqa: S311 - demo data
+            )
+        finally:
+            await db.close()
+
+    print(f"seeding a demo company ({args.weeks} weeks of bookings)...", file=sys.stderr)
+    demo = asyncio.run(run())
+
+    def bearer(role: Role, sub: uuid.UUID) -> str:
+        return issue_token(
+            settings, role=role, sub=sub, company_id=demo.company_id, ttl_seconds=args.ttl
+        )
+
+    host = "localhost" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    team = sum(p.in_team for p in demo.people)
+    print(
+        f"Demo company {demo.company_id}: a manager with a team of {team}, "
+        f"{len(demo.people) - team - 1} colleagues outside it; {demo.bookings} bookings "
+        f"({demo.refused} refused), {demo.refunds} refunds.\n\n"
+        f"Dashboard: http://{host}:{settings.port}/dashboard"
+        + ("" if args.serve else "  (start the service first: wallet-service serve)")
+        + f"\n\nMANAGER token (the team), valid {args.ttl // 3600} h:\n"
+        f"{bearer(Role.MANAGER, demo.manager)}\n\n"
+        f"ADMIN token (the company):\n{bearer(Role.ADMIN, demo.admin)}\n",
+        flush=True,
+    )
+    if args.serve:
+        cmd_serve(settings, argparse.Namespace(host=None, port=None, workers=None))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wallet-service", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--ttl", type=int, default=3600, help="seconds until it expires (default 3600)"
     )
     token.set_defaults(func=cmd_token)
+
+    demo = sub.add_parser(
+        "demo", help="seed a demo company (team, budgets, weeks of bookings); print its tokens"
+    )
+    demo.add_argument("--weeks", type=int, default=6, help="weeks of history (default 6)")
+    demo.add_argument("--team", type=int, default=6, help="the manager's team size (default 6)")
+    demo.add_argument("--seed", type=int, help="random seed, for the same demo twice")
+    demo.add_argument(
+        "--ttl", type=int, default=12 * 3600, help="token lifetime in seconds (default 12 h)"
+    )
+    demo.add_argument("--serve", action="store_true", help="then serve the API and dashboard")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

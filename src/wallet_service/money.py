@@ -119,11 +119,17 @@ NonNegativeAmount = Annotated[
         r"^(?:-?0+(?:\.0{1,2})?|0*[0-9]{1,13}(?:\.[0-9]{1,2})?)$", {"minimum": 0}
     ),
 ]
-#: An amount in a response: always a string with two decimals; negative only where a field says
-#: so (a SOFT budget's remaining).
+#: An amount in a response: a string with two decimals.
 Amount = Annotated[
     Decimal,
     BeforeValidator(parse_amount),
     _serialize,
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d{1,13}\.\d{2}$", "examples": ["125.50"]}),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,13}\.\d{2}$", "examples": ["125.50"]}),
+]
+#: An amount that may be negative (a net figure, a SOFT budget's remaining amount).
+SignedAmount = Annotated[
+    Decimal,
+    BeforeValidator(parse_amount),
+    _serialize,
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d{1,13}\.\d{2}$", "examples": ["-12.50"]}),
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from wallet_service.auth.caller import Caller, Role
-from wallet_service.errors import AppError, Forbidden
+from wallet_service.errors import AppError, Forbidden, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -59,3 +59,29 @@ def ensure_can_manage(caller: Caller, owner: Owner, not_found: AppError) -> None
     ensure_can_read(caller, owner, not_found)
     if caller.role is Role.MANAGER and owner.manager_id != caller.sub:
         raise Forbidden("a manager manages their team's wallets, not their own")
+
+
+@dataclass(frozen=True)
+class CompanyScope:
+    """What a company-wide read (a report, the dashboard) covers: one company and, for a MANAGER,
+    only their team and themselves (`team_of` = the manager)."""
+
+    company_id: UUID
+    team_of: UUID | None
+
+
+def company_scope(caller: Caller, company_id: UUID | None) -> CompanyScope:
+    """MANAGER: their team and themselves; ADMIN: their company; SYSTEM: the company it names
+    (required). An ADMIN or MANAGER naming another company is refused."""
+    require_role(caller, Role.MANAGER, Role.ADMIN, Role.SYSTEM)
+    if caller.role is Role.SYSTEM:
+        if company_id is None:
+            raise ValidationFailed(
+                "a SYSTEM token covers every company: name one with company_id",
+                errors=[{"loc": ["query", "company_id"], "msg": "required for a SYSTEM token"}],
+            )
+        return CompanyScope(company_id, None)
+    assert caller.company_id is not None  # every role but SYSTEM has one (auth/tokens.py)
+    if company_id is not None and company_id != caller.company_id:
+        raise Forbidden("this token covers its own company only")
+    return CompanyScope(caller.company_id, caller.sub if caller.role is Role.MANAGER else None)

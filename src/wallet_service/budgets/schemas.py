@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from wallet_service.dates import BoundedDate
-from wallet_service.money import Amount, PositiveAmount
+from wallet_service.money import Amount, PositiveAmount, SignedAmount
 
 
 class PeriodType(StrEnum):
@@ -108,7 +108,9 @@ class Budget(BaseModel):
     total_amount: Amount
     used_amount: Amount
     reserved_amount: Amount = Field(description="held by open holds; counts against HARD budgets")
-    remaining_amount: Amount = Field(description="total_amount - used_amount")
+    remaining_amount: SignedAmount = Field(
+        description="total_amount - used_amount (negative past a SOFT total)"
+    )
     period_type: PeriodType
     start_date: date
     end_date: date = Field(description="inclusive")

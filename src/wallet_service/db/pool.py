@@ -170,6 +170,17 @@ class Database:
             async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
                 yield conn
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[asyncpg.Connection]:
+        """A read-only transaction whose statements all see one snapshot (REPEATABLE READ), for
+        reads that must agree with each other (a statement's totals and its entries)."""
+        with translate_errors():
+            async with (
+                self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                yield conn
+
     async def ping(self) -> None:
         async with self.connection() as conn:
             await conn.fetchval("SELECT 1")

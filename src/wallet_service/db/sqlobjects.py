@@ -38,6 +38,7 @@ MANIFEST: tuple[str, ...] = (
     "guards.sql",
     "budgets.sql",
     "ledger.sql",
+    "reports.sql",
 )
 
 SqlFile = tuple[str, str]

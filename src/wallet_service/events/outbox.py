@@ -26,6 +26,7 @@ from uuid import UUID
 import asyncpg
 
 from wallet_service.errors import ValidationFailed
+from wallet_service.events.published import PUBLISHED
 
 # 18 digits keep a position (and an old cursor's seq) inside PostgreSQL's bigint
 _CURSOR = re.compile(r"^\d{1,18}$")
@@ -48,14 +49,19 @@ async def emit(
     wallet_id: UUID | None = None,
     wallet_version: int | None = None,
 ) -> UUID:
-    """Append an event to the outbox, inside the caller's transaction."""
+    """Append an event to the outbox, inside the caller's transaction. `data` is built through
+    the event's model (events/published.py), so it has the published shape or is refused."""
+    model = PUBLISHED.get(event_type)
+    if model is None:
+        raise ValueError(f"{event_type} is not declared in events/published.py")
+    payload = model.model_validate(data).model_dump(mode="json", exclude_unset=True)
     event_id: UUID = await conn.fetchval(
         "SELECT emit_event($1, $2, $3, $4, $5)",
         company_id,
         wallet_id,
         wallet_version,
         event_type,
-        data,
+        payload,
     )
     return event_id
 

@@ -52,7 +52,9 @@ async def post_transaction(
     wallet, and room in every HARD budget that covers today. With dry_run=true the same engine
     evaluates it and answers 200 with the outcome, changing nothing."""
     if dry_run:
-        return model_response(DryRun, await service.dry_run(ledger, caller, walletId, body))
+        return model_response(
+            DryRun.model_validate(await service.dry_run(ledger, caller, walletId, body))
+        )
     result = await service.post_transaction(ledger, caller, walletId, body, idempotency_key)
     response.status_code = result["status"]
     return Transaction.model_validate(result["body"])
@@ -87,7 +89,7 @@ async def post_batch(
     problem with errors=[{index, code}]. atomic=false: 200 with one result per posting."""
     status, result = await service.post_batch(ledger, caller, body, idempotency_key)
     model = BatchTransactions if status == 201 else BatchResults
-    return model_response(model, result, status)
+    return model_response(model.model_validate(result), status, exclude_unset=True)
 
 
 @router.get(

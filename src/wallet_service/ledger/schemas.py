@@ -23,7 +23,7 @@ from wallet_service.dates import (
     iso_datetime_text,
 )
 from wallet_service.metadata import Metadata
-from wallet_service.money import Amount, PositiveAmount
+from wallet_service.money import Amount, PositiveAmount, SignedAmount
 from wallet_service.wallets.schemas import Pagination, StrictModel
 
 
@@ -78,7 +78,7 @@ class CreateBatch(StrictModel):
 class BudgetPreview(BaseModel):
     budget_id: UUID
     used_amount_after: Amount
-    remaining_amount_after: Amount
+    remaining_amount_after: SignedAmount
     thresholds_crossed: list[int]
 
 

@@ -1,0 +1,1 @@
+"""Statements, point-in-time balances and reports (read-only views of the ledger and budgets)."""
