@@ -84,6 +84,21 @@ def test_bad_transaction_bodies(company: Company, body: object) -> None:
     assert company.wallet(alice)["balance"] == "10.00"
 
 
+@pytest.mark.parametrize("body", [b"1.5", b"-1.0330704581943573e-276", b"7", b'"x"', b"[]"])
+def test_a_body_that_is_not_an_object_changes_nothing(company: Company, body: bytes) -> None:
+    """Every field of the defaults is optional, so a body that is not an object must not pass as
+    an empty update (it would still record who last set the defaults)."""
+    before = company.admin.get(f"/companies/{company.company_id}/defaults").json()
+    r = company.admin.client.put(
+        f"/companies/{company.company_id}/defaults",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "VALIDATION_ERROR"
+    assert company.admin.get(f"/companies/{company.company_id}/defaults").json() == before
+
+
 def test_malformed_json(company: Company) -> None:
     alice = company.member()
     r = company.system.client.post(

@@ -60,9 +60,15 @@ class ExactJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             try:
-                self._json = loads(await self.body())
+                body = loads(await self.body())
             except InvalidJson as exc:
                 raise BodyNotJson(exc.reason) from None
+            # Every body of this API is an object. FastAPI validates bodies with
+            # from_attributes, so a Decimal (a number with a fraction) would otherwise pass as an
+            # object with none of the fields, i.e. an empty update.
+            if body is not None and not isinstance(body, dict):
+                raise BodyNotJson("the body must be a JSON object")
+            self._json = body
         return self._json
 
 
