@@ -395,7 +395,9 @@ BEGIN
     w := ledger_move(w.wallet_id, -v_capture, -t.hold_amount);
     PERFORM hold_release_reservations(t.txn_id);
     UPDATE transactions
-    SET status = 'COMPLETED', amount = v_capture, balance_after = w.balance, updated_at = now()
+    -- the clock: a capture is dated when the money moves, after every entry before it
+    SET status = 'COMPLETED', amount = v_capture, balance_after = w.balance,
+        updated_at = clock_timestamp()
     WHERE txn_id = t.txn_id
     RETURNING * INTO t;
     PERFORM budget_consume(t.txn_id, w, v_capture, v_day);
@@ -435,7 +437,7 @@ BEGIN
     END IF;
     w := ledger_move(t.wallet_id, 0, -t.hold_amount);
     PERFORM hold_release_reservations(t.txn_id);
-    UPDATE transactions SET status = 'CANCELLED', updated_at = now()
+    UPDATE transactions SET status = 'CANCELLED', updated_at = clock_timestamp()
     WHERE txn_id = t.txn_id RETURNING * INTO t;
     PERFORM emit_event(w.company_id, w.wallet_id, w.version, 'HoldVoided',
         jsonb_build_object(
