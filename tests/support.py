@@ -273,7 +273,7 @@ def wait_for(check: Any, timeout: float = 20.0, every: float = 0.1) -> Any:
         time.sleep(every)
 
 
-# --- helpers for transfers and holds (issue 5) ---
+# --- helpers for transfers and holds ---
 
 
 def hold(company: Company, wallet_id: str, amount: Decimal | str, **extra: Any) -> httpx.Response:

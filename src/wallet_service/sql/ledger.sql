@@ -49,11 +49,17 @@ BEGIN
     RETURN w;
 END $$;
 
--- The only INSERT into the ledger: entry t, stamped with the posting's caller context.
-CREATE OR REPLACE FUNCTION ledger_record(t transactions, p jsonb) RETURNS transactions
+-- The only INSERT into the ledger: entry t on wallet w, stamped with the posting's caller context;
+-- description and references not set on t are the posting's.
+CREATE OR REPLACE FUNCTION ledger_record(t transactions, w wallets, p jsonb) RETURNS transactions
 LANGUAGE plpgsql AS $$
 BEGIN
     t.txn_id := gen_random_uuid();
+    t.company_id := w.company_id;
+    t.wallet_id := w.wallet_id;
+    t.description := coalesce(t.description, p->>'description');
+    t.reference_id := coalesce(t.reference_id, p->>'reference_id');
+    t.reference_type := coalesce(t.reference_type, p->>'reference_type');
     -- the clock, not the transaction's start: entries of one call keep their order in time
     t.created_at := clock_timestamp();
     t.updated_at := t.created_at;
@@ -162,17 +168,12 @@ BEGIN
     END IF;
 
     w := ledger_move(w.wallet_id, CASE WHEN v_type = 'DEBIT' THEN -v_amount ELSE v_amount END, 0);
-    t.company_id := w.company_id;
-    t.wallet_id := w.wallet_id;
     t.amount := v_amount;
     t.type := v_type;
-    t.description := p->>'description';
-    t.reference_id := p->>'reference_id';
-    t.reference_type := p->>'reference_type';
     t.status := 'COMPLETED';
     t.metadata := p->'metadata';
     t.balance_after := w.balance;
-    t := ledger_record(t, p);
+    t := ledger_record(t, w, p);
 
     IF v_type = 'DEBIT' THEN
         PERFORM budget_consume(t.txn_id, w, v_amount, v_day);
@@ -234,23 +235,18 @@ BEGIN
 
     wf := ledger_move(wf.wallet_id, -v_amount, 0);
     wt := ledger_move(wt.wallet_id, v_amount, 0);
-    tf.company_id := wf.company_id;
-    tf.wallet_id := wf.wallet_id;
     tf.amount := v_amount;
-    tf.type := 'TRANSFER_OUT';
-    tf.description := p->>'description';
-    tf.reference_id := p->>'reference_id';
     tf.status := 'COMPLETED';
+    tf.transfer_id := v_transfer_id;
+    tt := tf;
+    tf.type := 'TRANSFER_OUT';
     tf.metadata := jsonb_build_object('counterparty_wallet_id', wt.wallet_id);
     tf.balance_after := wf.balance;
-    tf.transfer_id := v_transfer_id;
-    tf := ledger_record(tf, p);
-    tt := tf;
-    tt.wallet_id := wt.wallet_id;
+    tf := ledger_record(tf, wf, p);
     tt.type := 'TRANSFER_IN';
     tt.metadata := jsonb_build_object('counterparty_wallet_id', wf.wallet_id);
     tt.balance_after := wt.balance;
-    tt := ledger_record(tt, p);
+    tt := ledger_record(tt, wt, p);
 
     PERFORM emit_transaction_completed(wf, tf);
     PERFORM emit_transaction_completed(wt, tt);
@@ -307,17 +303,12 @@ BEGIN
     END IF;
 
     w := ledger_move(w.wallet_id, 0, v_amount);
-    t.company_id := w.company_id;
-    t.wallet_id := w.wallet_id;
     t.amount := v_amount;
     t.type := 'DEBIT';
-    t.description := p->>'description';
-    t.reference_id := p->>'reference_id';
-    t.reference_type := p->>'reference_type';
     t.status := 'PENDING';
     t.hold_amount := v_amount;
     t.expires_at := v_expires;
-    t := ledger_record(t, p);
+    t := ledger_record(t, w, p);
     PERFORM budget_reserve(t.txn_id, w.wallet_id, v_amount, v_day);
 
     PERFORM emit_event(w.company_id, w.wallet_id, w.version, 'HoldPlaced',
@@ -502,17 +493,12 @@ BEGIN
         RETURN v_out;
     END IF;
 
-    t.company_id := w.company_id;
-    t.wallet_id := w.wallet_id;
     t.amount := (p->>'amount')::numeric;
     t.type := 'DEBIT';
-    t.description := p->>'description';
-    t.reference_id := p->>'booking_id';
-    t.reference_type := 'BOOKING';
     t.status := 'FAILED';
     t.metadata := jsonb_build_object('currency', p->>'currency', 'reason', v_out->>'detail');
     t.failure_code := v_out->>'code';
-    t := ledger_record(t, p);
+    t := ledger_record(t, w, v_debit);
     INSERT INTO booking_charges (company_id, wallet_id, booking_id, status, amount, currency,
                                  debit_txn_id)
     VALUES (w.company_id, w.wallet_id, p->>'booking_id', 'FAILED', t.amount, p->>'currency',

@@ -1,4 +1,4 @@
--- 0008: Statements and reports (issue 12): indexes only; nothing here changes how money moves.
+-- Statements and reports: the indexes they read; nothing here changes how money moves.
 --
 -- Reports date and order COMPLETED entries by when their money moved: txn_posted_at() in
 -- sql/reports.sql, which PostgreSQL inlines into the CASE below. The indexes are built on that

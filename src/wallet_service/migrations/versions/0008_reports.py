@@ -1,4 +1,4 @@
-"""Statements and reports (issue 12): the indexes they read."""
+"""Statements and reports: the indexes they read."""
 
 from wallet_service.migrations.sqlfile import run_sql_file
 
